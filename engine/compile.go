@@ -1,0 +1,383 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rulebot/rulebot/internal/yamlpos"
+
+	"github.com/rulebot/rulebot/engine/internal/prefilter"
+)
+
+// The types below are what expressions see as user, channel, fetch and bot.
+type exprUser struct {
+	ID   string `expr:"id" json:"id"`
+	Name string `expr:"name" json:"name"`
+}
+
+type exprChannel struct {
+	ID   string `expr:"id" json:"id"`
+	Name string `expr:"name" json:"name"`
+	DM   bool   `expr:"dm" json:"dm"`
+}
+
+type exprFetch struct {
+	Status int    `expr:"status" json:"status"`
+	OK     bool   `expr:"ok" json:"ok"`
+	Body   string `expr:"body" json:"body"`
+	JSON   any    `expr:"json" json:"json"`
+}
+
+type exprBot struct {
+	ID   string `expr:"id" json:"id"`
+	Name string `expr:"name" json:"name"`
+}
+
+// compileEnv is the typed environment every expression is checked against.
+// Handle builds one of the same shape, with values, for each message.
+func compileEnv(vars any) map[string]any {
+	return map[string]any{
+		"text":      "",
+		"raw":       "",
+		"user":      exprUser{},
+		"channel":   exprChannel{},
+		"thread":    "",
+		"addressed": false,
+		"args":      []string(nil),
+		"rest":      "",
+		"groups":    []string(nil),
+		"match":     map[string]string(nil),
+		"fetch":     exprFetch{},
+		"vars":      vars,
+		"bot":       exprBot{},
+		"error":     "",
+		"now":       (func() time.Time)(nil),
+		"pick":      (func(any) (any, error))(nil),
+		"env":       (func(string) (string, error))(nil),
+	}
+}
+
+func exprOptions(env map[string]any) []expr.Option {
+	opts := []expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.MaxNodes(2000)}
+	return append(opts, pureFuncs...)
+}
+
+// maxExprDepth bounds how deeply brackets may nest in one expression; expr's
+// parser recurses once per level.
+const maxExprDepth = 100
+
+// expression compiles src, found in node n at byte offset off of its text.
+func (l *loader) expression(n *yaml.Node, src string, off int, what string, extra ...expr.Option) *vm.Program {
+	if d := nesting(src); d > maxExprDepth {
+		l.Errorf(n, "%s: expression nested %d levels deep (the limit is %d)", what, d, maxExprDepth)
+		return nil
+	}
+	prog, err := expr.Compile(src, append(l.opts[:len(l.opts):len(l.opts)], extra...)...)
+	if err != nil {
+		msg := err.Error()
+		col := 0
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg, col = fe.Message, fe.Column
+			if fe.Line > 1 {
+				off = -1 // a multi-line expression: point at the field
+			}
+		}
+		l.Problems = append(l.Problems, Problem{
+			File: l.File, Line: n.Line, Col: scalarCol(n, off, col),
+			Msg: fmt.Sprintf("%s: %s", what, friendlyExprError(msg)),
+		})
+		return nil
+	}
+	ok := true
+	ast.Find(prog.Node(), func(node ast.Node) bool {
+		call, isCall := node.(*ast.CallNode)
+		if !isCall || len(call.Arguments) == 0 {
+			return false
+		}
+		if id, isID := call.Callee.(*ast.IdentifierNode); !isID || id.Value != "env" {
+			return false
+		}
+		if s, isStr := call.Arguments[0].(*ast.StringNode); isStr && forbiddenEnv(s.Value) {
+			l.Errorf(n, "%s: env(%q): SLACK_* variables cannot be read by rules", what, s.Value)
+			ok = false
+		}
+		return false
+	})
+	if !ok {
+		return nil
+	}
+	return prog
+}
+
+func forbiddenEnv(name string) bool {
+	return strings.HasPrefix(strings.ToUpper(name), "SLACK_")
+}
+
+var structType = regexp.MustCompile(`^type (struct \{.*\}|engine\.expr(\w+)) has no field (\w+)$`)
+
+// friendlyExprError rewrites messages that name Go types.
+func friendlyExprError(msg string) string {
+	if m := structType.FindStringSubmatch(msg); m != nil {
+		where := "vars"
+		if m[2] != "" {
+			where = strings.ToLower(m[2])
+		}
+		return fmt.Sprintf("unknown name %s.%s", where, m[3])
+	}
+	msg = strings.ReplaceAll(msg, "engine.expr", "")
+	return msg
+}
+
+// scalarCol is the column of byte offset off (plus col more runes) inside
+// the scalar n, when n is written on one line; else n's own column.
+func scalarCol(n *yaml.Node, off, col int) int {
+	if off < 0 || n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 || strings.Contains(n.Value, "\n") {
+		return n.Column
+	}
+	c := n.Column + len([]rune(n.Value[:min(off, len(n.Value))])) + col
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		c++
+	}
+	return c
+}
+
+// nesting returns the deepest bracket nesting in src, outside strings.
+func nesting(src string) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"', '\'', '`':
+			for i++; i < len(src) && src[i] != c; i++ {
+				if src[i] == '\\' && c != '`' {
+					i++
+				}
+			}
+		case '(', '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// template compiles the template src found in node n.
+func (l *loader) template(n *yaml.Node, src, what string) *template {
+	segs, err := splitTemplate(src)
+	if err != nil {
+		var te *templateError
+		off := -1
+		if errors.As(err, &te) {
+			off = te.offset
+		}
+		l.Problems = append(l.Problems, Problem{File: l.File, Line: n.Line, Col: scalarCol(n, off, 0),
+			Msg: fmt.Sprintf("%s: %v", what, err)})
+		return nil
+	}
+	t := &template{src: src}
+	ok := true
+	for _, s := range segs {
+		if !s.isExpr {
+			t.parts = append(t.parts, part{lit: s.lit})
+			continue
+		}
+		prog := l.expression(n, s.expr, s.offset, what)
+		if prog == nil {
+			ok = false
+			continue
+		}
+		t.parts = append(t.parts, part{prog: prog})
+	}
+	if !ok {
+		return nil
+	}
+	if len(t.parts) == 0 {
+		t.parts = []part{{lit: ""}}
+	}
+	return t
+}
+
+func (l *loader) match(r *rule, n *yaml.Node, what string) bool {
+	m, ok := l.Mapping(n, what+": match", "command", "regex", "exact", "contains")
+	if !ok {
+		return false
+	}
+	if len(m) == 0 {
+		l.Errorf(n, "%s: match: give one of command, regex, exact or contains", what)
+		return false
+	}
+	if len(m) > 1 {
+		var keys []*yaml.Node
+		for i := 0; i < len(n.Content); i += 2 {
+			keys = append(keys, n.Content[i])
+		}
+		l.Errorf(keys[1], "%s: match: only one of command, regex, exact or contains may be given", what)
+		return false
+	}
+	for key, p := range m {
+		switch key {
+		case "command":
+			list, ok := l.StrList(p.Val, what+": match.command")
+			if !ok {
+				return false
+			}
+			for _, c := range list {
+				r.commands = append(r.commands, prefilter.Fold(strings.Join(strings.Fields(c), " ")))
+			}
+			r.kind = matchCommand
+		case "exact", "contains":
+			list, ok := l.StrList(p.Val, what+": match."+key)
+			if !ok {
+				return false
+			}
+			for _, c := range list {
+				if key == "exact" {
+					r.texts = append(r.texts, prefilter.Fold(strings.Join(strings.Fields(c), " ")))
+				} else {
+					r.texts = append(r.texts, prefilter.Fold(strings.TrimSpace(c)))
+				}
+			}
+			r.kind = matchExact
+			if key == "contains" {
+				r.kind = matchContains
+			}
+		case "regex":
+			s, ok := l.Str(p.Val, what+": match.regex")
+			if !ok {
+				return false
+			}
+			re, err := regexp.Compile(s)
+			if err != nil {
+				msg := err.Error()
+				var se *syntax.Error
+				if errors.As(err, &se) {
+					msg = fmt.Sprintf("%s: %q", se.Code, se.Expr)
+				}
+				l.Errorf(p.Val, "%s: match.regex: %s", what, msg)
+				return false
+			}
+			r.re = re
+			if parsed, err := syntax.Parse(s, syntax.Perl); err == nil {
+				r.reLits = prefilter.Required(parsed)
+			}
+			r.kind = matchRegex
+		}
+	}
+	return true
+}
+
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead}
+
+func (l *loader) fetch(n *yaml.Node, what string) *fetchSpec {
+	what += ": fetch"
+	m, ok := l.Mapping(n, what, "url", "method", "headers", "body", "timeout")
+	if !ok {
+		return nil
+	}
+	f := &fetchSpec{method: http.MethodGet, timeout: l.bot.FetchTimeout}
+	bad := false
+	if p := m["url"]; p == nil {
+		l.Errorf(n, "%s: has no url", what)
+		bad = true
+	} else if s, ok := l.Str(p.Val, what+".url"); !ok {
+		bad = true
+	} else if f.url = l.template(p.Val, s, what+".url"); f.url == nil {
+		bad = true
+	} else if lit := f.url.parts[0]; lit.prog == nil && !strings.HasPrefix(lit.lit, "http://") && !strings.HasPrefix(lit.lit, "https://") {
+		l.Errorf(p.Val, "%s.url: %q: only http and https URLs can be fetched", what, s)
+		bad = true
+	}
+	if p := m["method"]; p != nil {
+		if s, ok := l.Str(p.Val, what+".method"); ok {
+			f.method = strings.ToUpper(s)
+			if !slices.Contains(methods, f.method) {
+				l.Errorf(p.Val, "%s.method: %q is not one of %s", what, s, strings.Join(methods, ", "))
+				bad = true
+			}
+		}
+	}
+	if p := m["headers"]; p != nil {
+		h := yamlpos.Resolve(p.Val)
+		if h.Kind != yaml.MappingNode {
+			l.Errorf(h, "%s.headers: expected a mapping of header names to values, got %s", what, yamlpos.KindName(h))
+			bad = true
+		} else {
+			for i := 0; i+1 < len(h.Content); i += 2 {
+				k, v := yamlpos.Resolve(h.Content[i]), yamlpos.Resolve(h.Content[i+1])
+				name, ok1 := l.Str(k, what+".headers")
+				val, ok2 := l.Str(v, what+".headers."+name)
+				if !ok1 || !ok2 {
+					bad = true
+					continue
+				}
+				t := l.template(v, val, what+".headers."+name)
+				if t == nil {
+					bad = true
+					continue
+				}
+				f.headers = append(f.headers, header{name: name, value: t})
+			}
+		}
+	}
+	if p := m["body"]; p != nil {
+		if s, ok := l.Str(p.Val, what+".body"); ok {
+			f.body = l.template(p.Val, s, what+".body")
+		}
+		if f.body == nil {
+			bad = true
+		}
+	}
+	if p := m["timeout"]; p != nil {
+		if d, ok := l.Duration(p.Val, what+".timeout"); ok {
+			f.timeout = d
+		} else {
+			bad = true
+		}
+	}
+	if bad {
+		return nil
+	}
+	return f
+}
+
+var emojiRE = regexp.MustCompile(`^[a-z0-9_+'-]+(::skin-tone-[2-6])?$`)
+
+// onlyAddressed reports whether r can fire only on messages addressed to the bot.
+func (r *rule) onlyAddressed() bool {
+	return r.kind == matchCommand || (r.addressed != nil && *r.addressed)
+}
+
+// warnUnreachable warns about each rule that an earlier catch-all always
+// swallows.
+func (l *loader) warnUnreachable(rules []*rule) {
+	var catchAll []*rule
+	for _, r := range rules {
+		for _, c := range catchAll {
+			swallowed := c.addressed == nil ||
+				(*c.addressed && r.onlyAddressed()) ||
+				(!*c.addressed && r.addressed != nil && !*r.addressed)
+			if swallowed {
+				l.Problems = append(l.Problems, Problem{File: l.File, Line: r.line, Col: r.col, Warning: true,
+					Msg: fmt.Sprintf("rule %q is never reached: rule %q (line %d) fires first on every message it could match", r.name, c.name, c.line)})
+				break
+			}
+		}
+		if r.canCatchAll {
+			catchAll = append(catchAll, r)
+		}
+	}
+}

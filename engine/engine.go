@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+)
+
+// A Message is one chat message as a transport received it.
+type Message struct {
+	Text        string // as Slack sent it: entities encoded, links wrapped
+	UserID      string
+	UserName    string
+	ChannelID   string
+	ChannelName string // in a DM, the other person's name
+	DM          bool
+	TS          string // the message's own timestamp (its id in the channel)
+	ThreadTS    string // the thread it was posted in, or ""
+	BotID       string // set when another bot (or this one) sent it
+	Subtype     string // Slack's message subtype: "" for a plain message
+}
+
+// ActionKind says what an Action does.
+type ActionKind int
+
+const (
+	Reply ActionKind = iota // post Text to Channel (in ThreadTS when set)
+	React                   // add Emoji to the message MessageTS in Channel
+)
+
+// An Action is one thing the bot does in answer to a message.
+type Action struct {
+	Kind      ActionKind
+	Rule      string // the rule that made it ("help" for the built-in help)
+	Channel   string
+	ThreadTS  string // Reply: the thread to post into, or "" for the channel
+	Text      string // Reply: the text, ready for Slack
+	Unfurl    Unfurl // Reply: whether Slack should expand links and media
+	Emoji     string // React: the emoji name, without colons
+	MessageTS string // React: the message reacted to
+}
+
+// Options are what an Engine needs from its surroundings. Every field is
+// optional.
+type Options struct {
+	BotUserID  string // the bot's user id: its own messages are ignored and <@BotUserID> addresses it
+	BotID      string // the bot's bot id (B…): its own messages are ignored
+	HTTPClient *http.Client
+	Now        func() time.Time    // the clock for cooldowns and now()
+	Intn       func(n int) int     // random choice in [0, n) for reply lists and pick()
+	Getenv     func(string) string // env() in expressions
+	Logger     *slog.Logger
+}
+
+// An Engine decides what to do with messages according to its current
+// Rules. It is safe for concurrent use; Swap replaces the rules atomically
+// while calls to Handle in flight finish on the rules they started with.
+type Engine struct {
+	rules atomic.Pointer[Rules]
+	opts  Options
+
+	mu        sync.Mutex
+	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
+}
+
+type cooldownKey struct{ rule, channel string }
+
+// New returns an Engine serving rules.
+func New(rules *Rules, opts Options) *Engine {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Intn == nil {
+		opts.Intn = rand.IntN
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{opts: opts, cooldowns: map[cooldownKey]time.Time{}}
+	e.rules.Store(rules)
+	return e
+}
+
+// Rules returns the rules the engine serves now.
+func (e *Engine) Rules() *Rules { return e.rules.Load() }
+
+// Swap makes rules the engine's rules for every message handled from now
+// on. Cooldowns of rules that keep their name carry over.
+func (e *Engine) Swap(rules *Rules) {
+	e.rules.Store(rules)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make(map[string]bool, len(rules.rules))
+	for _, r := range rules.rules {
+		if r.cooldown > 0 {
+			names[r.name] = true
+		}
+	}
+	for k := range e.cooldowns {
+		if !names[k.rule] {
+			delete(e.cooldowns, k)
+		}
+	}
+}
+
+// Ignored reports whether the engine never answers m: the bot's own
+// messages, other bots' (unless the rules say otherwise), and edits,
+// deletions, joins and other events that are not plain messages.
+func (e *Engine) Ignored(m Message) bool {
+	return e.ignored(e.rules.Load(), m)
+}
+
+func (e *Engine) ignored(rs *Rules, m Message) bool {
+	if m.UserID != "" && m.UserID == e.opts.BotUserID {
+		return true
+	}
+	if m.BotID != "" && (m.BotID == e.opts.BotID || rs.Bot.IgnoreBots) {
+		return true
+	}
+	switch m.Subtype {
+	case "", "thread_broadcast", "file_share", "me_message":
+		return false
+	case "bot_message":
+		return rs.Bot.IgnoreBots
+	}
+	return true
+}
+
+// Handle decides what to do with m and returns the actions in the order
+// they should be performed. It blocks while rules fetch; ctx bounds that.
+// A rule that fails at run time affects only its own actions.
+func (e *Engine) Handle(ctx context.Context, m Message) []Action {
+	rs := e.rules.Load()
+	if e.ignored(rs, m) {
+		return nil
+	}
+	in := e.prepare(rs, m)
+	if acts, ok := e.help(rs, in); ok {
+		return acts
+	}
+	var acts []Action
+	var buf [64]int32
+	for _, i := range rs.index.candidates(in, buf[:0]) {
+		r := rs.rules[i]
+		b, ok := r.matches(in)
+		if !ok || (r.addressed != nil && *r.addressed != in.addressed) {
+			continue
+		}
+		if r.when != nil {
+			env := in.bind(b)
+			v, err := vm.Run(r.when, env)
+			if err != nil {
+				e.opts.Logger.Warn("when failed; the rule does not fire", "rule", r.name, "channel", m.ChannelID, "error", runError(err).Error())
+				continue
+			}
+			if ok, _ := v.(bool); !ok {
+				continue
+			}
+		}
+		if r.cooldown > 0 && !e.takeCooldown(r, m.ChannelID) {
+			continue
+		}
+		acts = append(acts, e.fire(ctx, rs, r, in, b)...)
+		if !r.cont {
+			break
+		}
+	}
+	return acts
+}
+
+// takeCooldown reports whether r may fire in channel now, and if so starts
+// its cooldown there.
+func (e *Engine) takeCooldown(r *rule, channel string) bool {
+	now := e.opts.Now()
+	k := cooldownKey{r.name, channel}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if until, ok := e.cooldowns[k]; ok && now.Before(until) {
+		return false
+	}
+	e.cooldowns[k] = now.Add(r.cooldown)
+	return true
+}
+
+// fire runs a rule's actions: fetch, then reply, then react.
+func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) []Action {
+	env := in.bind(b)
+	if r.fetch != nil {
+		res, err := e.fetch(ctx, rs, r, env)
+		env["fetch"] = res
+		if err != nil {
+			return e.fail(r, in, env, err)
+		}
+	}
+	var acts []Action
+	if len(r.replies) > 0 {
+		t := r.replies[0]
+		if len(r.replies) > 1 {
+			t = r.replies[e.opts.Intn(len(r.replies))]
+		}
+		text, err := t.render(env, escapeSlack)
+		if err != nil {
+			return e.fail(r, in, env, err)
+		}
+		if text = trimReply(text); text != "" {
+			acts = append(acts, e.reply(r.name, in, r.thread, r.unfurl, text))
+		}
+	}
+	if r.react != "" {
+		acts = append(acts, Action{Kind: React, Rule: r.name, Channel: in.msg.ChannelID, Emoji: r.react, MessageTS: in.msg.TS})
+	}
+	return acts
+}
+
+// fail handles a rule whose fetch or expression failed: on_error if the rule
+// has one, else a log line and nothing sent.
+func (e *Engine) fail(r *rule, in *input, env map[string]any, err error) []Action {
+	if r.onError == nil {
+		e.opts.Logger.Warn("rule failed", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+		return nil
+	}
+	e.opts.Logger.Info("rule failed; sending on_error", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+	env["error"] = err.Error()
+	text, err := r.onError.render(env, escapeSlack)
+	if err != nil {
+		e.opts.Logger.Warn("on_error failed", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+		return nil
+	}
+	if text = trimReply(text); text == "" {
+		return nil
+	}
+	return []Action{e.reply(r.name, in, r.thread, r.unfurl, text)}
+}
+
+func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text string) Action {
+	a := Action{Kind: Reply, Rule: rule, Channel: in.msg.ChannelID, Text: text, Unfurl: u, ThreadTS: in.msg.ThreadTS}
+	if a.ThreadTS == "" && thread {
+		a.ThreadTS = in.msg.TS
+	}
+	return a
+}
+
+// trimReply drops trailing white space from every line and from the end.
+func trimReply(s string) string {
+	if !strings.ContainsAny(s, " \t\r\n") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t\r")
+	}
+	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
+}
+
+// help answers the built-in help command, unless a rule has command: help.
+func (e *Engine) help(rs *Rules, in *input) ([]Action, bool) {
+	if rs.helpCmd || !in.addressed || len(in.fields) == 0 || !strings.EqualFold(in.word(0), "help") {
+		return nil, false
+	}
+	var text string
+	if len(in.fields) == 1 {
+		var lines []string
+		for _, r := range rs.rules {
+			if r.help != "" {
+				lines = append(lines, r.help)
+			}
+		}
+		text = strings.Join(lines, "\n")
+		if text == "" {
+			text = "No help is written for any rule yet."
+		}
+	} else {
+		name := strings.Join(strings.Fields(in.text[in.fields[1].start:]), " ")
+		text = "No help for " + escapeSlackText(name) + "."
+		for _, r := range rs.rules {
+			if r.help != "" && (strings.EqualFold(r.name, name) || r.hasCommand(name)) {
+				text = r.help
+				break
+			}
+		}
+	}
+	return []Action{e.reply("help", in, false, rs.Bot.Unfurl, text)}, true
+}
+
+func (r *rule) hasCommand(name string) bool {
+	if r.kind != matchCommand {
+		return false
+	}
+	for _, c := range r.commands {
+		if strings.EqualFold(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// runtimeFuncs are the expression functions bound to this engine.
+func (e *Engine) runtimeFuncs(env map[string]any) {
+	env["now"] = e.opts.Now
+	env["pick"] = func(list any) (any, error) {
+		v := reflect.ValueOf(list)
+		if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+			return nil, fmt.Errorf("pick: %s is not a list", describe(list))
+		}
+		if v.Len() == 0 {
+			return nil, fmt.Errorf("pick: the list is empty")
+		}
+		return v.Index(e.opts.Intn(v.Len())).Interface(), nil
+	}
+	env["env"] = func(name string) (string, error) {
+		if forbiddenEnv(name) {
+			return "", fmt.Errorf("env(%q): SLACK_* variables cannot be read by rules", name)
+		}
+		return e.opts.Getenv(name), nil
+	}
+}

@@ -1,0 +1,485 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rulebot/rulebot/internal/yamlpos"
+)
+
+// MaxFileSize is the largest rules file Compile accepts.
+const MaxFileSize = 4 << 20
+
+// Rules is a compiled rules file. It is immutable and safe for concurrent
+// use; an Engine serves one Rules at a time and can swap in another.
+type Rules struct {
+	File     string    // the name given to Compile
+	Bot      BotConfig // the bot: section, with defaults filled in
+	Warnings []Problem // problems that do not stop the file from loading
+
+	rules   []*rule
+	vars    any  // a struct value typed from the vars: section
+	helpCmd bool // some rule has command: help, replacing the built-in help
+	index   *index
+}
+
+// Len returns the number of rules.
+func (r *Rules) Len() int { return len(r.rules) }
+
+// BotConfig is the bot: section of a rules file.
+type BotConfig struct {
+	Name          string
+	IgnoreBots    bool
+	Unfurl        Unfurl
+	FetchTimeout  time.Duration
+	FetchMaxBytes int64
+}
+
+// Unfurl says whether Slack should expand links and media in a reply.
+type Unfurl struct {
+	Links bool
+	Media bool
+}
+
+type matchKind int
+
+const (
+	matchAll matchKind = iota // no match: every message
+	matchCommand
+	matchRegex
+	matchExact
+	matchContains
+)
+
+type rule struct {
+	name string
+	help string
+	line int
+	col  int
+
+	kind     matchKind
+	commands []string // folded, single-spaced
+	texts    []string // exact (folded, single-spaced) or contains (folded)
+	re       *regexp.Regexp
+	reLits   []string // literals one of which any regexp match contains; nil: none known
+
+	addressed *bool
+	when      *vm.Program
+	fetch     *fetchSpec
+	replies   []*template
+	react     string
+	thread    bool
+	unfurl    Unfurl
+	cooldown  time.Duration
+	cont      bool
+	onError   *template
+
+	canCatchAll bool // no match, when, cooldown or continue: fires on every message it may see
+}
+
+type fetchSpec struct {
+	url     *template
+	method  string
+	headers []header
+	body    *template
+	timeout time.Duration
+}
+
+type header struct {
+	name  string
+	value *template
+}
+
+// loader holds the state of one Compile call.
+type loader struct {
+	*yamlpos.Checker
+	env  map[string]any // the typed environment expressions compile against
+	opts []expr.Option
+	bot  BotConfig
+}
+
+// Compile parses and compiles a rules file. file names it in problems. On
+// any error it returns a nil *Rules and an ErrorList holding every problem
+// found, warnings included; on success the warnings are in Rules.Warnings.
+func Compile(file string, src []byte) (*Rules, error) {
+	l := &loader{Checker: &yamlpos.Checker{File: file}}
+	rs := l.load(src)
+	yamlpos.Sort(l.Problems)
+	if ErrorList(l.Problems).ErrorCount() > 0 {
+		return nil, ErrorList(l.Problems)
+	}
+	rs.Warnings = l.Problems
+	return rs, nil
+}
+
+func (l *loader) load(src []byte) *Rules {
+	if len(src) > MaxFileSize {
+		l.Errorf(nil, "file is too large: %d bytes (the limit is %d)", len(src), MaxFileSize)
+		return nil
+	}
+	if i := bytes.IndexByte(src, 0); i >= 0 {
+		line := bytes.Count(src[:i], []byte("\n")) + 1
+		l.Problems = append(l.Problems, Problem{File: l.File, Line: line, Col: 1, Msg: "not a text file: it holds a NUL byte"})
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		l.Problems = append(l.Problems, yamlpos.SyntaxProblem(l.File, err))
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		l.Errorf(nil, "the file is empty: it needs a rules: list")
+		return nil
+	}
+	root := yamlpos.Resolve(doc.Content[0])
+	top, ok := l.Mapping(root, "the file", "version", "bot", "vars", "rules")
+	if !ok {
+		return nil
+	}
+	rs := &Rules{File: l.File}
+	if v := top["version"]; v != nil {
+		if n, ok := l.Int(v.Val, "version"); ok && n != 1 {
+			l.Errorf(v.Val, "version: %d is not supported (the only version is 1)", n)
+		}
+	}
+	rs.Bot = l.botConfig(top["bot"])
+	l.bot = rs.Bot
+	rs.vars = l.vars(top["vars"])
+	l.env = compileEnv(rs.vars)
+	l.opts = exprOptions(l.env)
+
+	rulesPair := top["rules"]
+	if rulesPair == nil {
+		l.Errorf(root, "the file has no rules: list")
+		return rs
+	}
+	list := yamlpos.Resolve(rulesPair.Val)
+	if list.Kind != yaml.SequenceNode {
+		if list.Tag == "!!null" {
+			l.Errorf(rulesPair.Key, "rules: the list is empty")
+		} else {
+			l.Errorf(list, "rules: expected a list of rules, got %s", yamlpos.KindName(list))
+		}
+		return rs
+	}
+	seen := map[string]*yaml.Node{}
+	for i, n := range list.Content {
+		r := l.rule(i, yamlpos.Resolve(n), seen)
+		if r != nil {
+			rs.rules = append(rs.rules, r)
+			if r.kind == matchCommand && slices.Contains(r.commands, "help") {
+				rs.helpCmd = true
+			}
+		}
+	}
+	l.warnUnreachable(rs.rules)
+	rs.index = buildIndex(rs.rules)
+	return rs
+}
+
+func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
+	c := BotConfig{
+		Name:          "rulebot",
+		IgnoreBots:    true,
+		Unfurl:        Unfurl{Links: false, Media: true},
+		FetchTimeout:  5 * time.Second,
+		FetchMaxBytes: 1 << 20,
+	}
+	if p == nil {
+		return c
+	}
+	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch")
+	if !ok {
+		return c
+	}
+	if v := m["name"]; v != nil {
+		if s, ok := l.Str(v.Val, "bot.name"); ok {
+			if !validName(s) {
+				l.Errorf(v.Val, "bot.name: %q must be one word of letters, digits, '.', '-' or '_'", s)
+			} else {
+				c.Name = s
+			}
+		}
+	}
+	if v := m["ignore_bots"]; v != nil {
+		c.IgnoreBots, _ = l.Bool(v.Val, "bot.ignore_bots")
+	}
+	if v := m["unfurl"]; v != nil {
+		c.Unfurl = l.unfurl(v.Val, "bot.unfurl", c.Unfurl)
+	}
+	if v := m["fetch"]; v != nil {
+		if f, ok := l.Mapping(v.Val, "bot.fetch", "timeout", "max_bytes"); ok {
+			if t := f["timeout"]; t != nil {
+				if d, ok := l.Duration(t.Val, "bot.fetch.timeout"); ok {
+					c.FetchTimeout = d
+				}
+			}
+			if t := f["max_bytes"]; t != nil {
+				if n, ok := l.Size(t.Val, "bot.fetch.max_bytes"); ok {
+					c.FetchMaxBytes = n
+				}
+			}
+		}
+	}
+	return c
+}
+
+var nameRE = regexp.MustCompile(`^[\p{L}\p{N}._-]+$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+func (l *loader) unfurl(n *yaml.Node, what string, def Unfurl) Unfurl {
+	m, ok := l.Mapping(n, what, "links", "media")
+	if !ok {
+		return def
+	}
+	if v := m["links"]; v != nil {
+		if b, ok := l.Bool(v.Val, what+".links"); ok {
+			def.Links = b
+		}
+	}
+	if v := m["media"]; v != nil {
+		if b, ok := l.Bool(v.Val, what+".media"); ok {
+			def.Media = b
+		}
+	}
+	return def
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// vars builds a struct value from the vars: section, so that expressions are
+// type-checked against it and vars.typo is a compile error.
+func (l *loader) vars(p *yamlpos.Pair) any {
+	if p == nil {
+		return struct{}{}
+	}
+	v, _ := l.varValue(p.Val, "vars", 0)
+	if v == nil {
+		return struct{}{}
+	}
+	return v
+}
+
+func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
+	n = yamlpos.Resolve(n)
+	if depth > 32 {
+		l.Errorf(n, "%s: nested too deeply", what)
+		return nil, false
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		var fields []reflect.StructField
+		var values []reflect.Value
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := yamlpos.Resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode || !identRE.MatchString(k.Value) {
+				l.Errorf(k, "%s: %s is not a name (letters, digits and _, not starting with a digit)", what, yamlpos.KindName(k))
+				continue
+			}
+			if seen[k.Value] {
+				l.Errorf(k, "%s: %q is repeated", what, k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			v, ok := l.varValue(n.Content[i+1], what+"."+k.Value, depth+1)
+			if !ok {
+				continue
+			}
+			var rv reflect.Value
+			if v == nil {
+				rv = reflect.Zero(reflect.TypeFor[any]())
+			} else {
+				rv = reflect.ValueOf(v)
+			}
+			fields = append(fields, reflect.StructField{
+				Name: fmt.Sprintf("F%d", len(fields)),
+				Type: rv.Type(),
+				Tag:  reflect.StructTag(fmt.Sprintf(`expr:%q json:%q`, k.Value, k.Value)),
+			})
+			values = append(values, rv)
+		}
+		sv := reflect.New(reflect.StructOf(fields)).Elem()
+		for i, v := range values {
+			sv.Field(i).Set(v)
+		}
+		return sv.Interface(), true
+	case yaml.SequenceNode:
+		list := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			var v any
+			if err := c.Decode(&v); err != nil {
+				l.Errorf(c, "%s: %v", what, err)
+				return nil, false
+			}
+			list = append(list, normalizeYAML(v))
+		}
+		return list, true
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			l.Errorf(n, "%s: %v", what, err)
+			return nil, false
+		}
+		return v, true
+	}
+	l.Errorf(n, "%s: unsupported value", what)
+	return nil, false
+}
+
+// normalizeYAML turns map[string]interface{} trees decoded by yaml into the
+// shapes expressions expect.
+func normalizeYAML(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeYAML(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeYAML(e)
+		}
+	}
+	return v
+}
+
+var ruleFields = []string{"name", "help", "match", "addressed", "when", "fetch", "reply", "react",
+	"thread", "unfurl", "cooldown", "continue", "on_error"}
+
+func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
+	what := fmt.Sprintf("rule #%d", i+1)
+	if n.Kind == yaml.MappingNode {
+		// Find the name first so every later problem can say which rule.
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if k, v := yamlpos.Resolve(n.Content[j]), yamlpos.Resolve(n.Content[j+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && v.Value != "" {
+				what = fmt.Sprintf("rule %q", v.Value)
+			}
+		}
+	}
+	m, ok := l.Mapping(n, what, ruleFields...)
+	if !ok {
+		return nil
+	}
+	r := &rule{line: n.Line, col: n.Column}
+	bad := false
+	fail := func() { bad = true }
+	if p := m["name"]; p == nil {
+		l.Errorf(n, "%s: has no name", what)
+		fail()
+	} else if s, ok := l.Str(p.Val, what+": name"); !ok {
+		fail()
+	} else if strings.TrimSpace(s) == "" {
+		l.Errorf(p.Val, "%s: the name is empty", what)
+		fail()
+	} else if prev := seen[s]; prev != nil {
+		l.Errorf(p.Val, "%s: the name is used by the rule at line %d too", what, prev.Line)
+		fail()
+	} else {
+		seen[s] = p.Val
+		r.name = s
+	}
+	if p := m["help"]; p != nil {
+		if s, ok := l.Str(p.Val, what+": help"); ok {
+			r.help = strings.TrimSpace(s)
+		}
+	}
+	if p := m["match"]; p != nil {
+		if !l.match(r, p.Val, what) {
+			fail()
+		}
+	}
+	if p := m["addressed"]; p != nil {
+		if b, ok := l.Bool(p.Val, what+": addressed"); ok {
+			r.addressed = &b
+		} else {
+			fail()
+		}
+	}
+	if p := m["when"]; p != nil {
+		if s, ok := l.Str(p.Val, what+": when"); ok {
+			r.when = l.expression(p.Val, s, 0, what+": when", expr.AsBool())
+		}
+		if r.when == nil {
+			fail()
+		}
+	}
+	if p := m["fetch"]; p != nil {
+		r.fetch = l.fetch(p.Val, what)
+		if r.fetch == nil {
+			fail()
+		}
+	}
+	if p := m["reply"]; p != nil {
+		srcs, ok := l.StrList(p.Val, what+": reply")
+		if !ok {
+			fail()
+		}
+		nodes := []*yaml.Node{p.Val}
+		if p.Val.Kind == yaml.SequenceNode {
+			nodes = p.Val.Content
+		}
+		for j, s := range srcs {
+			t := l.template(nodes[min(j, len(nodes)-1)], s, what+": reply")
+			if t == nil {
+				fail()
+			}
+			r.replies = append(r.replies, t)
+		}
+	}
+	if p := m["react"]; p != nil {
+		if s, ok := l.Str(p.Val, what+": react"); ok {
+			s = strings.Trim(strings.TrimSpace(s), ":")
+			if !emojiRE.MatchString(s) {
+				l.Errorf(p.Val, "%s: react: %q is not an emoji name like thumbsup", what, s)
+				fail()
+			}
+			r.react = s
+		} else {
+			fail()
+		}
+	}
+	if p := m["thread"]; p != nil {
+		r.thread, _ = l.Bool(p.Val, what+": thread")
+	}
+	r.unfurl = l.bot.Unfurl
+	if p := m["unfurl"]; p != nil {
+		r.unfurl = l.unfurl(p.Val, what+": unfurl", l.bot.Unfurl)
+	}
+	if p := m["cooldown"]; p != nil {
+		if d, ok := l.Duration(p.Val, what+": cooldown"); ok {
+			r.cooldown = d
+		} else {
+			fail()
+		}
+	}
+	if p := m["continue"]; p != nil {
+		r.cont, _ = l.Bool(p.Val, what+": continue")
+	}
+	if p := m["on_error"]; p != nil {
+		if s, ok := l.Str(p.Val, what+": on_error"); ok {
+			r.onError = l.template(p.Val, s, what+": on_error")
+		}
+		if r.onError == nil {
+			fail()
+		}
+	}
+	if m["reply"] == nil && m["react"] == nil && m["fetch"] == nil {
+		l.Errorf(n, "%s: has no action: give it a reply, a react or a fetch", what)
+		fail()
+	}
+	r.canCatchAll = m["match"] == nil && m["when"] == nil && m["cooldown"] == nil && m["continue"] == nil
+	if bad {
+		return nil
+	}
+	return r
+}

@@ -1,0 +1,248 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/udiff"
+)
+
+var nameRE = regexp.MustCompile(`^[\p{L}\p{N}._-]+$`)
+
+// TestOptions configure a run of golden conversation tests.
+type TestOptions struct {
+	Rules   string         // the rules file for tests that name none
+	Paths   []string       // test files, or directories of them; default testdata
+	Update  bool           // rewrite the goldens instead of comparing
+	Verbose bool           // print each transcript
+	Run     *regexp.Regexp // only test files whose path matches
+	Getenv  func(string) string
+}
+
+// TestResult counts a run.
+type TestResult struct {
+	Passed, Failed int
+	Broken         bool // some rules or test file has errors
+}
+
+// ExitCode is what rulebot test exits with: 2 for a broken file, 1 for a
+// failed test, else 0.
+func (r TestResult) ExitCode() int {
+	switch {
+	case r.Broken:
+		return 2
+	case r.Failed > 0:
+		return 1
+	}
+	return 0
+}
+
+// RunTests runs every selected test and writes one line per test file, a
+// diff for each failure, and the closing line "N passed, N failed" to w.
+func RunTests(ctx context.Context, opts TestOptions, w io.Writer) (TestResult, error) {
+	var res TestResult
+	files, err := findTests(opts.Paths, opts.Run)
+	if err != nil {
+		return res, err
+	}
+	rules := map[string]*engine.Rules{}
+	broken := map[string]bool{}
+	for _, path := range files {
+		ok, err := runTest(ctx, opts, path, rules, broken, w)
+		var list engine.ErrorList
+		switch {
+		case errors.As(err, &list):
+			res.Broken = true
+			fmt.Fprintf(w, "FAIL %s\n%s\n", path, list.Error())
+			ok = false
+		case err != nil:
+			return res, err
+		}
+		if ok {
+			res.Passed++
+		} else {
+			res.Failed++
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", res.Passed, res.Failed)
+	return res, nil
+}
+
+// findTests lists the test files under paths, sorted.
+func findTests(paths []string, run *regexp.Regexp) ([]string, error) {
+	if len(paths) == 0 {
+		paths = []string{"testdata"}
+	}
+	var files []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		matches, err := fs.Glob(os.DirFS(p), "*.yaml")
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range matches {
+			files = append(files, filepath.Join(p, m))
+		}
+	}
+	slices.Sort(files)
+	files = slices.Compact(files)
+	if run != nil {
+		files = slices.DeleteFunc(files, func(f string) bool { return !run.MatchString(f) })
+	}
+	return files, nil
+}
+
+// GoldenPath is the golden file of a test file: NAME.golden beside NAME.yaml.
+func GoldenPath(test string) string {
+	return strings.TrimSuffix(test, filepath.Ext(test)) + ".golden"
+}
+
+// runTest runs one test file. It returns an engine.ErrorList when the test
+// or its rules file has errors.
+func runTest(ctx context.Context, opts TestOptions, path string, cache map[string]*engine.Rules, broken map[string]bool, w io.Writer) (bool, error) {
+	tf, err := ReadTestFile(path)
+	if err != nil {
+		var list engine.ErrorList
+		if errors.As(err, &list) {
+			return false, err
+		}
+		return false, engine.ErrorList{{File: path, Msg: err.Error()}}
+	}
+	rulesPath := tf.Rules
+	if rulesPath == "" {
+		rulesPath = opts.Rules
+	}
+	rs := cache[rulesPath]
+	if rs == nil {
+		src, err := os.ReadFile(rulesPath)
+		if err != nil {
+			return false, engine.ErrorList{{File: path, Msg: fmt.Sprintf("rules: %v", err)}}
+		}
+		rs, err = engine.Compile(rulesPath, src)
+		if err != nil {
+			return false, err
+		}
+		cache[rulesPath] = rs
+	}
+
+	var transcript bytes.Buffer
+	clock := tf.Clock
+	canned := &cannedTransport{answers: tf.Fetch}
+	rng := rand.New(rand.NewPCG(tf.Seed, tf.Seed))
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	eng := engine.New(rs, engine.Options{
+		BotUserID:  BotUserID,
+		BotID:      "BBOT",
+		HTTPClient: &http.Client{Transport: canned},
+		Now:        func() time.Time { return clock },
+		Intn:       rng.IntN,
+		Getenv:     getenv,
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	sim := &Sim{Engine: eng, BotName: rs.Bot.Name, Now: func() time.Time { return clock }, Out: &transcript}
+	for _, s := range tf.Conversation {
+		clock = clock.Add(s.After)
+		if _, err := sim.Say(ctx, s.Post); err != nil {
+			return false, engine.ErrorList{{File: path, Line: s.Line, Col: 1, Msg: err.Error()}}
+		}
+	}
+	got := transcript.Bytes()
+	if opts.Verbose {
+		fmt.Fprintf(w, "=== %s\n%s", path, got)
+	}
+
+	golden := GoldenPath(path)
+	var problems []string
+	for _, u := range canned.unlisted() {
+		problems = append(problems, fmt.Sprintf("%s: rule %q fetched %s, which has no canned answer under fetch:", path, u.rule, u.url))
+	}
+	if opts.Update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			return false, err
+		}
+	} else {
+		want, err := os.ReadFile(golden)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			problems = append(problems, fmt.Sprintf("%s: no golden file; run `rulebot test -update %s` to write it from this run", golden, path))
+		case err != nil:
+			return false, err
+		default:
+			if d := udiff.Unified(golden, path+" (actual)", want, got); d != nil {
+				problems = append(problems, string(d))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(w, "FAIL %s\n", path)
+		for _, p := range problems {
+			fmt.Fprintln(w, strings.TrimRight(p, "\n"))
+		}
+		return false, nil
+	}
+	fmt.Fprintf(w, "ok   %s\n", path)
+	return true, nil
+}
+
+// cannedTransport answers fetches from a test file's fetch: section and
+// records every URL it has no answer for. It never touches the network.
+type cannedTransport struct {
+	answers map[string]Canned
+
+	mu      sync.Mutex
+	missing []fetchRef
+}
+
+type fetchRef struct{ rule, url string }
+
+func (t *cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := req.URL.String()
+	ans, ok := t.answers[u]
+	if !ok {
+		t.mu.Lock()
+		t.missing = append(t.missing, fetchRef{engine.RuleFromContext(req.Context()), u})
+		t.mu.Unlock()
+		return nil, fmt.Errorf("no canned answer for %s", u)
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: ans.Status,
+		Status:     fmt.Sprintf("%d %s", ans.Status, http.StatusText(ans.Status)),
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       io.NopCloser(bytes.NewReader(ans.Body)),
+		Request:    req,
+	}, nil
+}
+
+func (t *cannedTransport) unlisted() []fetchRef {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.missing)
+}

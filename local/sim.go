@@ -1,0 +1,184 @@
+// Package local runs rules without Slack. It simulates a small Slack
+// workspace in memory, with fixed ids, for the terminal chat (rulebot chat)
+// and the golden conversation tests (rulebot test), and writes what happens
+// as a transcript.
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rulebot/rulebot/engine"
+)
+
+// BotUserID is the bot's user id in the simulated workspace.
+const BotUserID = "UBOT"
+
+// A Post is one message a person (or another bot) types.
+type Post struct {
+	User    string // name, without @
+	Channel string // name, without #; ignored for DMs
+	DM      bool   // a direct message to the bot
+	Thread  bool   // in the thread of the channel's last top-level message
+	Bot     bool   // sent by another bot
+	Text    string // as typed
+}
+
+// Sim is a simulated workspace: it turns Posts into Slack messages, hands
+// them to an engine and writes the transcript of everything that happens.
+// It is not safe for concurrent use.
+type Sim struct {
+	Engine  *engine.Engine
+	BotName string
+	Now     func() time.Time // the time stamps of messages
+	Out     io.Writer        // the transcript
+
+	// HidePeople leaves people's messages out of the transcript, for a
+	// terminal that shows what was typed already.
+	HidePeople bool
+
+	seq     int
+	lastTop map[string]string // channel id → ts of the last top-level message a person sent
+}
+
+// UserID is the fixed id of user name: U + name in upper case.
+func UserID(name string) string { return "U" + strings.ToUpper(name) }
+
+// ChannelID is the fixed id of channel name: C + name in upper case.
+func ChannelID(name string) string { return "C" + strings.ToUpper(name) }
+
+// DMID is the fixed id of the DM with user name: D + name in upper case.
+func DMID(name string) string { return "D" + strings.ToUpper(name) }
+
+// Say posts p, writes it and the bot's answers to the transcript, and
+// returns the actions the engine decided on.
+func (s *Sim) Say(ctx context.Context, p Post) ([]engine.Action, error) {
+	if s.lastTop == nil {
+		s.lastTop = map[string]string{}
+	}
+	s.seq++
+	m := engine.Message{
+		Text:     Encode(p.Text, s.BotName),
+		UserID:   UserID(p.User),
+		UserName: p.User,
+		TS:       fmt.Sprintf("%d.%06d", s.Now().Unix(), s.seq),
+	}
+	if p.Bot {
+		m.BotID = "B" + strings.ToUpper(p.User)
+	}
+	if p.DM {
+		m.ChannelID, m.ChannelName, m.DM = DMID(p.User), p.User, true
+	} else {
+		m.ChannelID, m.ChannelName = ChannelID(p.Channel), p.Channel
+	}
+	if p.Thread {
+		m.ThreadTS = s.lastTop[m.ChannelID]
+		if m.ThreadTS == "" {
+			return nil, fmt.Errorf("thread: true, but no one has posted in %s yet", s.place(m.ChannelID, ""))
+		}
+	} else if !p.Bot {
+		s.lastTop[m.ChannelID] = m.TS
+	}
+	if !s.HidePeople {
+		if _, err := fmt.Fprint(s.Out, Line(s.place(m.ChannelID, m.ThreadTS), p.User+": ", p.Text)); err != nil {
+			return nil, err
+		}
+	}
+	acts := s.Engine.Handle(ctx, m)
+	for _, a := range acts {
+		var line string
+		switch a.Kind {
+		case engine.Reply:
+			line = Line(s.place(a.Channel, a.ThreadTS), s.BotName+": ", s.Display(a.Text))
+		case engine.React:
+			line = Line(s.place(a.Channel, m.ThreadTS), s.BotName+" reacts ", ":"+a.Emoji+":")
+		}
+		if _, err := fmt.Fprint(s.Out, line); err != nil {
+			return acts, err
+		}
+	}
+	return acts, nil
+}
+
+// place is the transcript label of a channel (and thread).
+func (s *Sim) place(channelID, thread string) string {
+	var p string
+	switch channelID[0] {
+	case 'D':
+		p = "@" + strings.ToLower(channelID[1:])
+	default:
+		p = "#" + strings.ToLower(channelID[1:])
+	}
+	if thread != "" {
+		p += " thread"
+	}
+	return p
+}
+
+// Line formats one transcript line: "[place] who: text", with the lines of
+// a multi-line text after the first indented four spaces.
+func Line(place, who, text string) string {
+	text = strings.ReplaceAll(text, "\n", "\n    ")
+	return "[" + place + "] " + who + text + "\n"
+}
+
+var (
+	mentionRE = regexp.MustCompile(`(^|[^\w@./])@([A-Za-z0-9][\w.-]*[A-Za-z0-9_]|[A-Za-z0-9])`)
+	channelRE = regexp.MustCompile(`(^|[^\w&#/])#([A-Za-z][\w-]*)`)
+	urlRE     = regexp.MustCompile(`https?://[^\s<>]+[^\s<>.,;:!?)'"]`)
+)
+
+// Encode turns text as a person types it into text as Slack sends it: &, <
+// and > become entities, @name a user mention (@channel, @here and
+// @everyone the special mentions), #name a channel link and a URL a link.
+func Encode(typed, botName string) string {
+	s := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(typed)
+	s = urlRE.ReplaceAllStringFunc(s, func(u string) string { return "<" + u + ">" })
+	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := mentionRE.FindStringSubmatch(m)
+		name := sub[2]
+		switch strings.ToLower(name) {
+		case "channel", "here", "everyone":
+			return sub[1] + "<!" + strings.ToLower(name) + ">"
+		}
+		if strings.EqualFold(name, botName) {
+			return sub[1] + "<@" + BotUserID + ">"
+		}
+		return sub[1] + "<@" + UserID(name) + ">"
+	})
+	return channelRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := channelRE.FindStringSubmatch(m)
+		return sub[1] + "<#" + ChannelID(sub[2]) + "|" + sub[2] + ">"
+	})
+}
+
+var (
+	userRefRE    = regexp.MustCompile(`<@([UW][A-Z0-9._-]*)(\|[^>]*)?>`)
+	channelRefRE = regexp.MustCompile(`<#(C[A-Z0-9._-]*)(\|[^>]*)?>`)
+)
+
+// Display shows a bot message as the transcript does: as sent to Slack,
+// except that <@ID> reads @name and <#ID|name> reads #name.
+func (s *Sim) Display(text string) string {
+	text = userRefRE.ReplaceAllStringFunc(text, func(m string) string {
+		sub := userRefRE.FindStringSubmatch(m)
+		if sub[2] != "" {
+			return "@" + sub[2][1:]
+		}
+		if sub[1] == BotUserID {
+			return "@" + s.BotName
+		}
+		return "@" + strings.ToLower(sub[1][1:])
+	})
+	return channelRefRE.ReplaceAllStringFunc(text, func(m string) string {
+		sub := channelRefRE.FindStringSubmatch(m)
+		if sub[2] != "" {
+			return "#" + sub[2][1:]
+		}
+		return "#" + strings.ToLower(sub[1][1:])
+	})
+}
