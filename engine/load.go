@@ -366,10 +366,12 @@ func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 			}
 		}
 	}
+	before := len(l.Problems)
 	m, ok := l.Mapping(n, what, ruleFields...)
 	if !ok {
 		return nil
 	}
+	mappingOK := len(l.Problems) == before
 	r := &rule{line: n.Line, col: n.Column}
 	bad := false
 	fail := func() { bad = true }
@@ -473,7 +475,7 @@ func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 			fail()
 		}
 	}
-	if m["reply"] == nil && m["react"] == nil && m["fetch"] == nil {
+	if m["reply"] == nil && m["react"] == nil && m["fetch"] == nil && mappingOK {
 		l.Errorf(n, "%s: has no action: give it a reply, a react or a fetch", what)
 		fail()
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/rulebot/rulebot/engine"
 	"github.com/rulebot/rulebot/internal/udiff"
 )
@@ -103,7 +105,10 @@ func findTests(paths []string, run *regexp.Regexp) ([]string, error) {
 			return nil, err
 		}
 		for _, m := range matches {
-			files = append(files, filepath.Join(p, m))
+			f := filepath.Join(p, m)
+			if !isRulesFile(f) {
+				files = append(files, f)
+			}
 		}
 	}
 	slices.Sort(files)
@@ -112,6 +117,23 @@ func findTests(paths []string, run *regexp.Regexp) ([]string, error) {
 		files = slices.DeleteFunc(files, func(f string) bool { return !run.MatchString(f) })
 	}
 	return files, nil
+}
+
+// isRulesFile reports whether path is a rules file rather than a test: a
+// test names its rules file (rules: FILE), a rules file lists its rules.
+// Rules files may then sit beside the tests that use them.
+func isRulesFile(path string) bool {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var doc struct {
+		Rules yaml.Node `yaml:"rules"`
+	}
+	if yaml.Unmarshal(src, &doc) != nil {
+		return false
+	}
+	return doc.Rules.Kind == yaml.SequenceNode
 }
 
 // GoldenPath is the golden file of a test file: NAME.golden beside NAME.yaml.
