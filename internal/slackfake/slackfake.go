@@ -1,0 +1,467 @@
+// Package slackfake is a fake Slack for hermetic tests.
+//
+// A [Server] listens on loopback and speaks Slack's real wire protocols, so
+// that unmodified slack-go clients (github.com/slack-go/slack and its
+// socketmode package) can be pointed at it:
+//
+//   - the Web API under [Server.APIURL] (auth.test, users.info,
+//     conversations.info, chat.postMessage, reactions.add, rtm.connect and
+//     apps.connections.open), taking form-encoded, query or JSON parameters
+//     and the token as a "token" parameter or an "Authorization: Bearer"
+//     header, and answering Slack's JSON shapes;
+//   - the RTM websocket handed out by rtm.connect, which greets with
+//     {"type":"hello"} and answers the client's pings with pongs;
+//   - the Socket Mode websocket handed out by apps.connections.open, which
+//     greets with Slack's hello message, sends websocket ping frames the way
+//     Slack does, delivers events_api envelopes and records the acks.
+//
+// Tests configure the fake (tokens, users, channels, injected failures),
+// push events to the bot, and then wait, always bounded by a context, for
+// what the bot did (posts, reactions, acks, connections):
+//
+//	srv := slackfake.New()
+//	t.Cleanup(srv.Close)
+//	api := slack.New(slackfake.DefaultBotToken,
+//		slack.OptionAPIURL(srv.APIURL()),
+//		slack.OptionAppLevelToken(slackfake.DefaultAppToken))
+//	// ... start the bot (socketmode.New(api)) ...
+//	id, err := srv.SendEvent(ctx, map[string]any{
+//		"type": "message", "channel": "C1", "user": "U1", "text": "hi", "ts": "1700000000.000100",
+//	}, slackfake.EventOptions{})
+//	// ...
+//	err = srv.WaitAck(ctx, id)
+//	post, err := srv.WaitPost(ctx) // what the bot answered
+//
+// All methods of a Server are safe for concurrent use. Close closes every
+// websocket and the HTTP server and waits for every goroutine of the fake to
+// end.
+package slackfake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Tokens that every new Server accepts. Use [Server.SetToken] to add others or
+// to revoke these.
+const (
+	// DefaultBotToken is a modern (granular) bot token: it may call the Web
+	// API but not rtm.connect.
+	DefaultBotToken = "xoxb-slackfake-bot"
+	// DefaultClassicBotToken is a classic bot token: it may also call rtm.connect.
+	DefaultClassicBotToken = "xoxb-slackfake-classic"
+	// DefaultAppToken is an app-level token: it may only call apps.connections.open.
+	DefaultAppToken = "xapp-1-slackfake-app"
+)
+
+// ErrClosed is returned by the waiting and sending methods once the Server is closed.
+var ErrClosed = errors.New("slackfake: server closed")
+
+// TokenKind says what a token may do.
+type TokenKind int
+
+const (
+	// TokenBot is a modern bot token: rtm.connect answers not_allowed_token_type.
+	TokenBot TokenKind = iota + 1
+	// TokenClassicBot is a classic bot token, allowed to use rtm.connect.
+	TokenClassicBot
+	// TokenApp is an app-level (xapp-) token: apps.connections.open only; other
+	// methods answer not_allowed_token_type.
+	TokenApp
+	// TokenRevoked answers token_revoked to every method.
+	TokenRevoked
+)
+
+// ConnKind is the kind of a websocket connection.
+type ConnKind int
+
+const (
+	// RTM is a Real Time Messaging connection, opened after rtm.connect.
+	RTM ConnKind = iota + 1
+	// SocketMode is a Socket Mode connection, opened after apps.connections.open.
+	SocketMode
+)
+
+func (k ConnKind) String() string {
+	switch k {
+	case RTM:
+		return "RTM"
+	case SocketMode:
+		return "Socket Mode"
+	}
+	return fmt.Sprintf("ConnKind(%d)", int(k))
+}
+
+// Post is one successful chat.postMessage call.
+type Post struct {
+	Channel  string
+	Text     string
+	ThreadTS string
+	// UnfurlLinks and UnfurlMedia are nil when the parameter was not sent
+	// (or was not a boolean; Form has it as sent).
+	UnfurlLinks *bool
+	UnfurlMedia *bool
+	// Token is the token the call was made with.
+	Token string
+	// TS is the message timestamp the fake answered with.
+	TS string
+	// Form holds every parameter as received, including the token.
+	Form url.Values
+	// Time is when the call was received.
+	Time time.Time
+}
+
+// Reaction is one successful reactions.add call.
+type Reaction struct {
+	Channel   string
+	Timestamp string
+	Name      string
+}
+
+// Ack is one Socket Mode acknowledgement written by the client.
+type Ack struct {
+	EnvelopeID string
+	// Payload is the ack's response payload, if any.
+	Payload json.RawMessage
+	Time    time.Time
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	userID, botID, userName string
+	teamID, teamName        string
+	appID                   string
+	pingInterval            time.Duration
+}
+
+// WithBotUser sets the identity of the bot, as answered by auth.test and
+// rtm.connect: its user ID (default "UBOT"), bot ID (default "BBOT") and user
+// name (default "rulebot").
+func WithBotUser(userID, botID, name string) Option {
+	return func(c *config) { c.userID, c.botID, c.userName = userID, botID, name }
+}
+
+// WithTeam sets the workspace's ID and name (both default to "T1").
+func WithTeam(id, name string) Option {
+	return func(c *config) { c.teamID, c.teamName = id, name }
+}
+
+// WithAppID sets the app ID sent in Socket Mode messages (default "A1").
+func WithAppID(id string) Option {
+	return func(c *config) { c.appID = id }
+}
+
+// WithSocketPingInterval sets how often websocket ping frames are sent on
+// Socket Mode connections (default 1s). slack-go's socketmode client takes a
+// connection that went its own ping interval (socketmode.OptionPingInterval,
+// default 30s) without a ping for dead, and reconnects; so d must be shorter,
+// or <= 0, which disables pings to exercise exactly that.
+func WithSocketPingInterval(d time.Duration) Option {
+	return func(c *config) { c.pingInterval = d }
+}
+
+// Server is a fake Slack. Create it with [New]; the zero value is not usable.
+type Server struct {
+	cfg      config
+	ts       *httptest.Server
+	upgrader websocket.Upgrader
+	tsBase   int64 // Unix seconds of the first message timestamp
+	// wg counts the websocket goroutines: their connections are hijacked, so
+	// httptest.Server.Close does not wait for them.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever the state below changes
+	closed  bool
+
+	tokens   map[string]TokenKind
+	users    map[string]string  // ID → name
+	channels map[string]channel // ID → channel
+	calls    map[string]int     // Web API method → calls
+	failures map[string][]failure
+
+	tsSeq int64
+	idSeq int
+
+	posts         []Post
+	postsSeen     int
+	reactions     []Reaction
+	reactionsSeen int
+
+	pending    map[string]ConnKind // websocket IDs handed out and not yet used
+	conns      []*wsConn           // live websockets, oldest first
+	connCount  map[ConnKind]int    // websockets ever established
+	deliveries map[string]int      // envelope ID → times delivered
+	acked      map[string]int      // envelope ID → times acked
+	acks       []Ack
+}
+
+type channel struct {
+	name string
+	isIM bool
+}
+
+// New starts a fake Slack on a loopback address. Call Close when done.
+func New(opts ...Option) *Server {
+	cfg := config{
+		userID: "UBOT", botID: "BBOT", userName: "rulebot",
+		teamID: "T1", teamName: "T1",
+		appID:        "A1",
+		pingInterval: time.Second,
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	s := &Server{
+		cfg: cfg,
+		// Slack's clients send "Origin: https://api.slack.com", which the
+		// default origin check would refuse.
+		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+		changed:  make(chan struct{}),
+		tokens: map[string]TokenKind{
+			DefaultBotToken:        TokenBot,
+			DefaultClassicBotToken: TokenClassicBot,
+			DefaultAppToken:        TokenApp,
+		},
+		users:      make(map[string]string),
+		channels:   make(map[string]channel),
+		calls:      make(map[string]int),
+		failures:   make(map[string][]failure),
+		tsBase:     time.Now().Unix(),
+		pending:    make(map[string]ConnKind),
+		connCount:  make(map[ConnKind]int),
+		deliveries: make(map[string]int),
+		acked:      make(map[string]int),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", s.serveAPI)
+	mux.HandleFunc("GET /rtm/{id}", s.serveWebsocket(RTM))
+	mux.HandleFunc("GET /socket/{id}", s.serveWebsocket(SocketMode))
+	s.ts = httptest.NewServer(mux)
+	return s
+}
+
+// APIURL returns the Web API's base URL, ending in "/api/", for slack.OptionAPIURL.
+func (s *Server) APIURL() string { return s.ts.URL + "/api/" }
+
+// Close closes every websocket and the HTTP server, and waits for all the
+// fake's goroutines to end. Waiting methods then return ErrClosed. Close may
+// be called more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.notifyLocked()
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.ws.Close()
+	}
+	s.ts.Close()
+	s.wg.Wait()
+}
+
+// SetToken makes the Web API accept token as the given kind (or, for
+// TokenRevoked, answer token_revoked to it).
+func (s *Server) SetToken(token string, kind TokenKind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = kind
+}
+
+// AddUser adds a user that users.info will find.
+func (s *Server) AddUser(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[id] = name
+}
+
+// AddChannel adds a conversation that conversations.info will find; isIM
+// makes it a direct message.
+func (s *Server) AddChannel(id, name string, isIM bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[id] = channel{name: name, isIM: isIM}
+}
+
+// Calls returns how many times the Web API method (e.g. "users.info") has
+// been called, whatever the answer.
+func (s *Server) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
+// FailNext makes the next n calls of the Web API method that pass
+// authentication answer {"ok":false,"error":code}, e.g. "channel_not_found".
+// Failures queue up with those of RateLimitNext, in order.
+func (s *Server) FailNext(method string, n int, code string) {
+	s.addFailures(method, n, failure{code: code})
+}
+
+// RateLimitNext makes the next n calls of the Web API method that pass
+// authentication answer HTTP 429 Too Many Requests with a "Retry-After"
+// header of retryAfter, rounded up to whole seconds, and Slack's body
+// {"ok":false,"error":"ratelimited"}. Failures queue up with those of
+// FailNext, in order.
+func (s *Server) RateLimitNext(method string, n int, retryAfter time.Duration) {
+	secs := int64((retryAfter + time.Second - 1) / time.Second)
+	s.addFailures(method, n, failure{rateLimited: true, retryAfter: max(secs, 0)})
+}
+
+func (s *Server) addFailures(method string, n int, f failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures[method] = append(s.failures[method], f)
+	}
+}
+
+// Posts returns every successful chat.postMessage call so far, in order.
+func (s *Server) Posts() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.posts)
+	for i := range out {
+		out[i].Form = cloneValues(out[i].Form)
+	}
+	return out
+}
+
+// WaitPost returns the oldest post that no earlier WaitPost returned,
+// waiting for it if needed.
+func (s *Server) WaitPost(ctx context.Context) (Post, error) {
+	var p Post
+	err := s.waitFor(ctx, "a post", func() bool {
+		if s.postsSeen == len(s.posts) {
+			return false
+		}
+		p = s.posts[s.postsSeen]
+		p.Form = cloneValues(p.Form)
+		s.postsSeen++
+		return true
+	})
+	return p, err
+}
+
+// Reactions returns every successful reactions.add call so far, in order.
+func (s *Server) Reactions() []Reaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reactions)
+}
+
+// WaitReaction returns the oldest reaction that no earlier WaitReaction
+// returned, waiting for it if needed.
+func (s *Server) WaitReaction(ctx context.Context) (Reaction, error) {
+	var r Reaction
+	err := s.waitFor(ctx, "a reaction", func() bool {
+		if s.reactionsSeen == len(s.reactions) {
+			return false
+		}
+		r = s.reactions[s.reactionsSeen]
+		s.reactionsSeen++
+		return true
+	})
+	return r, err
+}
+
+// Connections returns how many websocket connections of the kind have been
+// established so far, live or not.
+func (s *Server) Connections(kind ConnKind) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connCount[kind]
+}
+
+// WaitConnections waits until n websocket connections of the kind have been
+// established in total (so after the first connection, n=2 waits for a
+// reconnection). When it returns nil, the nth connection has been greeted
+// with its hello message and accepts events.
+func (s *Server) WaitConnections(ctx context.Context, kind ConnKind, n int) error {
+	return s.waitFor(ctx, fmt.Sprintf("%d %s connection(s)", n, kind), func() bool {
+		return s.connCount[kind] >= n
+	})
+}
+
+// DropConnections abruptly closes every live websocket, without a close
+// frame, as a network failure would.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.ws.Close()
+	}
+}
+
+// notifyLocked wakes every waitFor. s.mu must be held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitFor calls cond with s.mu held until it reports true, the context ends
+// or the server is closed. what describes the awaited thing in errors.
+func (s *Server) waitFor(ctx context.Context, what string, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		if cond() {
+			s.mu.Unlock()
+			return nil
+		}
+		closed, changed := s.closed, s.changed
+		s.mu.Unlock()
+		if closed {
+			return fmt.Errorf("waiting for %s: %w", what, ErrClosed)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("slackfake: waiting for %s: %w", what, context.Cause(ctx))
+		}
+	}
+}
+
+// newIDLocked returns a fresh identifier with the prefix. s.mu must be held.
+func (s *Server) newIDLocked(prefix string) string {
+	s.idSeq++
+	return fmt.Sprintf("%s%06d", prefix, s.idSeq)
+}
+
+// newTSLocked returns a fresh message timestamp, greater than all earlier
+// ones. s.mu must be held.
+func (s *Server) newTSLocked() string {
+	s.tsSeq++
+	return fmt.Sprintf("%d.%06d", s.tsBase+s.tsSeq/1e6, s.tsSeq%1e6)
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
