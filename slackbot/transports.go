@@ -1,0 +1,196 @@
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/rulebot/rulebot/engine"
+)
+
+// fatalConnectError reports whether a connection error will never go away
+// on retry; slack-go retries some of these forever.
+func fatalConnectError(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch err.Error() {
+	case "not_allowed_token_type", "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired", "missing_scope":
+		return true
+	}
+	return false
+}
+
+// connectError explains a fatal connection error.
+func connectError(transport string, err error) error {
+	switch err.Error() {
+	case "not_allowed_token_type":
+		if transport == RTM {
+			return &FatalError{"Slack refused RTM for SLACK_BOT_TOKEN (not_allowed_token_type): apps created today cannot use RTM. Use Socket Mode: set SLACK_APP_TOKEN to an app-level token (xapp-…) with connections:write (see README)"}
+		}
+		return &FatalError{"Slack refused SLACK_APP_TOKEN (not_allowed_token_type): it must be an app-level token (xapp-…) with the connections:write scope"}
+	case "missing_scope":
+		return &FatalError{"SLACK_APP_TOKEN lacks the connections:write scope: add it on your Slack app's Basic Information page"}
+	}
+	if transport == Socket {
+		return authError("SLACK_APP_TOKEN", err)
+	}
+	return authError("SLACK_BOT_TOKEN", err)
+}
+
+// runSocket receives events over Socket Mode until ctx ends.
+func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
+	var opts []socketmode.Option
+	if b.cfg.PingInterval > 0 {
+		opts = append(opts, socketmode.OptionPingInterval(b.cfg.PingInterval))
+	}
+	client := socketmode.New(b.api, opts...)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- client.RunContext(runCtx) }()
+	var fatal error
+	for {
+		select {
+		case err := <-runErr:
+			switch {
+			case fatal != nil:
+				return fatal
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				return connectError(Socket, err)
+			}
+			return errors.New("socket mode stopped")
+		case evt := <-client.Events:
+			// Ack first, always, before any work: Slack redelivers what is
+			// not acked within 3 seconds.
+			if evt.Request != nil && evt.Request.EnvelopeID != "" {
+				if err := client.Ack(*evt.Request); err != nil {
+					b.log.Warn("ack failed", "envelope", evt.Request.EnvelopeID, "error", err.Error())
+				}
+			}
+			switch evt.Type {
+			case socketmode.EventTypeConnected:
+				b.log.Info("connected to Slack", "transport", Socket, "bot", b.Name, "user_id", b.UserID)
+			case socketmode.EventTypeConnectionError:
+				ce, _ := evt.Data.(*slack.ConnectionErrorEvent)
+				if ce != nil && fatalConnectError(ce.ErrorObj) {
+					fatal = connectError(Socket, ce.ErrorObj)
+					cancel()
+				} else if ce != nil {
+					b.log.Warn("Slack connection failed; retrying", "transport", Socket, "error", ce.Error(), "backoff", ce.Backoff.String())
+				}
+			case socketmode.EventTypeInvalidAuth:
+				fatal = &FatalError{"Slack rejected SLACK_APP_TOKEN: check the app-level token (xapp-…)"}
+				cancel()
+			case socketmode.EventTypeDisconnect:
+				b.log.Info("Slack asked to reconnect", "transport", Socket)
+			case socketmode.EventTypeEventsAPI:
+				if ctx.Err() == nil {
+					b.socketEvent(evt, d)
+				}
+			}
+		}
+	}
+}
+
+func (b *Bot) socketEvent(evt socketmode.Event, d *dispatcher) {
+	received := time.Now()
+	ea, ok := evt.Data.(slackevents.EventsAPIEvent)
+	if !ok {
+		return
+	}
+	var eventID string
+	if cb, ok := ea.Data.(*slackevents.EventsAPICallbackEvent); ok {
+		eventID = cb.EventID
+	}
+	var m engine.Message
+	switch ev := ea.InnerEvent.Data.(type) {
+	case *slackevents.MessageEvent:
+		m = engine.Message{Text: ev.Text, UserID: ev.User, ChannelID: ev.Channel, DM: ev.ChannelType == "im",
+			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID, Subtype: ev.SubType}
+	case *slackevents.AppMentionEvent:
+		m = engine.Message{Text: ev.Text, UserID: ev.User, ChannelID: ev.Channel,
+			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID}
+	default:
+		return
+	}
+	b.accept(m, received, "event:"+eventID, d)
+}
+
+// accept submits a message unless it is a redelivery.
+func (b *Bot) accept(m engine.Message, received time.Time, eventKey string, d *dispatcher) {
+	if m.ChannelID == "" {
+		return
+	}
+	if m.ThreadTS == m.TS {
+		m.ThreadTS = "" // the parent of a thread is a top-level message
+	}
+	if eventKey == "event:" {
+		eventKey = ""
+	}
+	if !b.seen.first(eventKey, "msg:"+m.ChannelID+"/"+m.TS+"/"+m.Subtype) {
+		b.log.Debug("duplicate delivery ignored", "channel", m.ChannelID, "ts", m.TS)
+		return
+	}
+	d.submit(job{msg: m, received: received})
+}
+
+// runRTM receives events over RTM until ctx ends.
+func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
+	rtm := b.api.NewRTM()
+	managed := make(chan struct{})
+	go func() { rtm.ManageConnection(); close(managed) }()
+	var fatal error
+	done := ctx.Done()
+	stopping := false
+	stop := func() {
+		if !stopping {
+			stopping = true
+			go rtm.Disconnect() // blocks until the manager takes it; we keep reading meanwhile
+		}
+	}
+	for {
+		select {
+		case <-done:
+			done = nil
+			stop()
+		case <-managed:
+			return fatal
+		case ev := <-rtm.IncomingEvents:
+			switch data := ev.Data.(type) {
+			case *slack.ConnectedEvent:
+				b.log.Info("connected to Slack", "transport", RTM, "bot", b.Name, "user_id", b.UserID)
+			case *slack.ConnectionErrorEvent:
+				if fatalConnectError(data.ErrorObj) {
+					if fatal == nil {
+						fatal = connectError(RTM, data.ErrorObj)
+					}
+					stop()
+				} else {
+					b.log.Warn("Slack connection failed; retrying", "transport", RTM, "error", data.Error(), "backoff", data.Backoff.String())
+				}
+			case *slack.InvalidAuthEvent:
+				if fatal == nil {
+					fatal = &FatalError{"Slack rejected SLACK_BOT_TOKEN when connecting over RTM (invalid_auth)"}
+				}
+			case *slack.MessageEvent:
+				if stopping {
+					continue
+				}
+				m := engine.Message{Text: data.Text, UserID: data.User, ChannelID: data.Channel,
+					DM: len(data.Channel) > 0 && data.Channel[0] == 'D', TS: data.Timestamp,
+					ThreadTS: data.ThreadTimestamp, BotID: data.BotID, Subtype: data.SubType}
+				b.accept(m, time.Now(), "", d)
+			case *slack.RTMError:
+				b.log.Warn("RTM error", "error", fmt.Sprint(data.Error()))
+			}
+		}
+	}
+}
