@@ -39,12 +39,12 @@ rules:
 
 // harness is a bot connected to a fake Slack over one transport.
 type harness struct {
-	t     *testing.T
-	fake  *slackfake.Server
-	kind  string
-	ctx   context.Context
-	seq   int
-	mu    sync.Mutex
+	t      *testing.T
+	fake   *slackfake.Server
+	kind   string
+	ctx    context.Context
+	seq    int
+	mu     sync.Mutex
 	runErr chan error
 }
 

@@ -13,8 +13,20 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan os.Signal, 4)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-stop
+		cancel() // stop taking events; replies in flight get -grace to finish
+		for s := range stop {
+			if s == os.Interrupt { // Ctrl-C twice: the user means it
+				fmt.Fprintln(os.Stderr, "rulebot: interrupted twice; exiting now")
+				os.Exit(130)
+			}
+			// Heroku may send SIGTERM more than once: keep draining.
+		}
+	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }

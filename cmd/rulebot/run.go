@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"regexp"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/rulebot/rulebot/engine"
 	"github.com/rulebot/rulebot/local"
+	"github.com/rulebot/rulebot/slackbot"
 )
 
 const usage = `rulebot: a Slack bot whose whole behaviour is rules.yaml
@@ -207,7 +210,124 @@ func cmdTest(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return &exitError{code: 2, msg: "run: not built yet"}
+	fs := newFlags("run", stderr)
+	rulesPath := rulesFlag(fs, getenv)
+	transport := fs.String("transport", slackbot.Auto, "how to connect: auto (socket when SLACK_APP_TOKEN is set, else rtm), rtm or socket")
+	grace := fs.Duration("grace", 10*time.Second, "how long replies in flight may take after SIGTERM or SIGINT")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, getenv("LOG_FORMAT"), getenv("LOG_LEVEL"))
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	rs, err := loadRules(*rulesPath, stderr)
+	if err != nil {
+		return err
+	}
+	bot, err := slackbot.Dial(ctx, slackbot.Config{
+		BotToken:  getenv("SLACK_BOT_TOKEN"),
+		AppToken:  getenv("SLACK_APP_TOKEN"),
+		APIURL:    getenv("SLACK_API_URL"),
+		Transport: *transport,
+		Grace:     *grace,
+		Logger:    logger,
+	})
+	var fatal *slackbot.FatalError
+	if errors.As(err, &fatal) {
+		return &exitError{code: 2, msg: fatal.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	eng := engine.New(rs, engine.Options{
+		BotUserID:  bot.UserID,
+		BotID:      bot.BotID,
+		HTTPClient: &http.Client{},
+		Getenv:     getenv,
+		Logger:     logger,
+	})
+	logger.Info("rulebot starting", "version", version(), "rules", *rulesPath, "rule_count", rs.Len(),
+		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "team", bot.Team)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(*rulesPath, eng, logger)
+			}
+		}
+	}()
+
+	start := time.Now()
+	err = bot.Run(ctx, eng)
+	if errors.As(err, &fatal) {
+		return &exitError{code: 2, msg: fatal.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("rulebot stopped", "uptime", time.Since(start).Round(time.Second).String())
+	return nil
+}
+
+// reload compiles the rules file again and swaps it in; on any error the
+// old rules keep serving and every problem is logged as check prints it.
+// Reloads are serialized: they all run on the one signal goroutine.
+func reload(path string, eng *engine.Engine, logger *slog.Logger) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		logger.Error("reload failed; keeping the old rules", "error", err.Error())
+		return
+	}
+	rs, err := engine.Compile(path, src)
+	var list engine.ErrorList
+	if errors.As(err, &list) {
+		logger.Error(fmt.Sprintf("reload failed; keeping the old rules: %d problems", list.ErrorCount()))
+		for _, p := range list {
+			logger.Error(p.String())
+		}
+		return
+	}
+	if err != nil {
+		logger.Error("reload failed; keeping the old rules", "error", err.Error())
+		return
+	}
+	for _, w := range rs.Warnings {
+		logger.Warn(w.String())
+	}
+	eng.Swap(rs)
+	logger.Info(fmt.Sprintf("rules reloaded: %d rules", rs.Len()))
+}
+
+// newLogger logs text on a terminal and JSON elsewhere; format (text or
+// json) overrides that. level is debug, info (the default), warn or error.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", level)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("LOG_FORMAT=%q: use text or json", format)
 }
 
 // version is the module version, or the VCS revision the binary was built from.
