@@ -39,7 +39,7 @@ rules:
 
 // harness is a bot connected to a fake Slack over one transport.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	fake   *slackfake.Server
 	kind   string
 	ctx    context.Context
@@ -48,7 +48,7 @@ type harness struct {
 	runErr chan error
 }
 
-func newFake(t *testing.T) *slackfake.Server {
+func newFake(t testing.TB) *slackfake.Server {
 	t.Helper()
 	fake := slackfake.New(slackfake.WithSocketPingInterval(50 * time.Millisecond))
 	t.Cleanup(fake.Close)
@@ -69,7 +69,7 @@ func compile(t testing.TB, src string) *engine.Rules {
 }
 
 // start connects a bot over kind (RTM or Socket) and runs it until the test ends.
-func start(t *testing.T, fake *slackfake.Server, kind string, rules string) *harness {
+func start(t testing.TB, fake *slackfake.Server, kind string, rules string) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	cfg := Config{APIURL: fake.APIURL(), Transport: kind, Grace: 5 * time.Second, PingInterval: 500 * time.Millisecond,
