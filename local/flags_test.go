@@ -1,0 +1,5 @@
+package local
+
+import "flag"
+
+var update = flag.Bool("update", false, "rewrite golden files")

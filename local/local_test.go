@@ -1,0 +1,92 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestEncode(t *testing.T) {
+	tests := []struct{ typed, want string }{
+		{"@rulebot vidcard $3,000,000", "<@UBOT> vidcard $3,000,000"},
+		{"@RuleBot: hi", "<@UBOT>: hi"},
+		{"hi @bob and @mary.jane.", "hi <@UBOB> and <@UMARY.JANE>."},
+		{"@channel @here @everyone", "<!channel> <!here> <!everyone>"},
+		{"mail bob@example.com", "mail bob@example.com"},
+		{"see #random, not #1", "see <#CRANDOM|random>, not #1"},
+		{"a & b < c > d", "a &amp; b &lt; c &gt; d"},
+		{"go to https://example.com/a?b=1&c=2.", "go to <https://example.com/a?b=1&amp;c=2>."},
+		{"https://x.test/@bob#frag", "<https://x.test/@bob#frag>"},
+	}
+	for _, tt := range tests {
+		if got := Encode(tt.typed, "rulebot"); got != tt.want {
+			t.Errorf("Encode(%q) = %q, want %q", tt.typed, got, tt.want)
+		}
+	}
+}
+
+func TestDisplay(t *testing.T) {
+	s := &Sim{BotName: "rulebot"}
+	tests := []struct{ sent, want string }{
+		{"hi <@UALICE>, I am <@UBOT>", "hi @alice, I am @rulebot"},
+		{"<@U123|ann> in <#CGENERAL|general> and <#CRANDOM>", "@ann in #general and #random"},
+		{"&lt;!channel&gt; <!here>", "&lt;!channel&gt; <!here>"},
+	}
+	for _, tt := range tests {
+		if got := s.Display(tt.sent); got != tt.want {
+			t.Errorf("Display(%q) = %q, want %q", tt.sent, got, tt.want)
+		}
+	}
+}
+
+func TestParseChatLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want Post
+		ok   bool
+		err  bool
+	}{
+		{"hello", Post{User: "you", Channel: "general", Text: "hello"}, true, false},
+		{"   ", Post{}, false, false},
+		{"/as bob hi there", Post{User: "bob", Channel: "general", Text: "hi there"}, true, false},
+		{"/dm help", Post{User: "you", Channel: "general", DM: true, Text: "help"}, true, false},
+		{"/as bob /dm hi", Post{User: "bob", Channel: "general", DM: true, Text: "hi"}, true, false},
+		{"/dm /as @bob hi", Post{User: "bob", Channel: "general", DM: true, Text: "hi"}, true, false},
+		{"/as", Post{}, false, true},
+		{"/dm", Post{}, false, false},
+	}
+	for _, tt := range tests {
+		p, ok, err := ParseChatLine(tt.line)
+		if (err != nil) != tt.err || ok != tt.ok || (ok && p != tt.want) {
+			t.Errorf("ParseChatLine(%q) = %+v, %v, %v; want %+v, %v, err %v", tt.line, p, ok, err, tt.want, tt.ok, tt.err)
+		}
+	}
+}
+
+// TestSpecExamples runs SPEC.md §3's example conversation against SPEC.md
+// §2's example rules; the golden is SPEC.md §5's transcript format.
+func TestSpecExamples(t *testing.T) {
+	var out bytes.Buffer
+	res, err := RunTests(context.Background(), TestOptions{Paths: []string{"testdata/spec"}, Update: *update}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode() != 0 || res.Passed != 1 {
+		t.Errorf("exit %d:\n%s", res.ExitCode(), out.String())
+	}
+	golden, _ := os.ReadFile("testdata/spec/conversation.golden")
+	for _, line := range []string{
+		"[#general] rulebot: That's 10,000 video cards!\n[#general] rulebot reacts :thumbsup:\n",
+		"[@carol] rulebot: vidcard {dollars} — how many video cards that buys\n    gotme — a Game of Thrones quote\n",
+		"[#random] bob: king\n[#random] rulebot: *DAKINGINDANORF!!*\n[#random] bob: the king again\n[#random] bob: looking for the king\n[#random] rulebot:",
+		"[#general] deploybot: hello\n[#general thread] bob: hello\n[#general thread] rulebot:",
+		"[#general] rulebot: Winter is coming. -Ned Stark\n",
+		"[#general] rulebot: first line of a long reply\n    second line, indented four spaces\n[#general]",
+	} {
+		if !strings.Contains(string(golden), line) {
+			t.Errorf("golden lacks %q", line)
+		}
+	}
+}
