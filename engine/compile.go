@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -95,9 +97,12 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 				off = -1 // a multi-line expression: point at the field
 			}
 		}
+		if strings.Contains(msg, "exceeds maximum allowed nodes") {
+			msg, col = "the expression is too large (more than 2000 operands and operators)", 0
+		}
 		l.Problems = append(l.Problems, Problem{
 			File: l.File, Line: n.Line, Col: scalarCol(n, off, col),
-			Msg: fmt.Sprintf("%s: %s", what, friendlyExprError(msg)),
+			Msg: fmt.Sprintf("%s: %s", what, friendlyExprError(msg, src, col)),
 		})
 		return nil
 	}
@@ -128,17 +133,69 @@ func forbiddenEnv(name string) bool {
 
 var structType = regexp.MustCompile(`^type (struct \{.*\}|engine\.expr(\w+)) has no field (\w+)$`)
 
-// friendlyExprError rewrites messages that name Go types.
-func friendlyExprError(msg string) string {
+// friendlyExprError rewrites messages that name Go types. src is the
+// expression and col the (0-based, in runes) column expr gave for msg.
+func friendlyExprError(msg, src string, col int) string {
 	if m := structType.FindStringSubmatch(msg); m != nil {
-		where := "vars"
 		if m[2] != "" {
-			where = strings.ToLower(m[2])
+			return fmt.Sprintf("unknown name %s.%s", strings.ToLower(m[2]), m[3])
 		}
-		return fmt.Sprintf("unknown name %s.%s", where, m[3])
+		// A vars struct: name the field by the path written before it.
+		return fmt.Sprintf("unknown name %s", memberPath(src, col, m[3], "vars"))
 	}
 	msg = strings.ReplaceAll(msg, "engine.expr", "")
-	return msg
+	return strings.TrimSpace(replaceStructTypes(msg, "a map"))
+}
+
+// memberPath returns the dotted path, such as vars.a.b, that ends with the
+// field written at rune column col of src; def.field if none is found.
+func memberPath(src string, col int, field, def string) string {
+	r := []rune(src)
+	end := col + len([]rune(field))
+	if col < 0 || end > len(r) || string(r[col:end]) != field {
+		return def + "." + field
+	}
+	start := col
+	for start > 0 && (r[start-1] == '.' || r[start-1] == '?' || r[start-1] == '_' ||
+		unicode.IsLetter(r[start-1]) || unicode.IsDigit(r[start-1])) {
+		start--
+	}
+	path := strings.ReplaceAll(string(r[start:end]), "?.", ".")
+	if !strings.HasPrefix(path, def+".") {
+		return def + "." + field
+	}
+	return path
+}
+
+// replaceStructTypes replaces every Go struct type written in msg, such as
+// struct { F0 int "expr:\"a\"" }, by name.
+func replaceStructTypes(msg, name string) string {
+	for {
+		i := strings.Index(msg, "struct {")
+		if i < 0 {
+			return msg
+		}
+		depth, j, inStr := 0, i+len("struct "), false
+		for ; j < len(msg); j++ {
+			switch c := msg[j]; {
+			case inStr && c == '\\':
+				j++
+			case c == '"':
+				inStr = !inStr
+			case !inStr && c == '{':
+				depth++
+			case !inStr && c == '}':
+				depth--
+			}
+			if depth == 0 {
+				break
+			}
+		}
+		if j >= len(msg) {
+			return msg
+		}
+		msg = msg[:i] + name + msg[j+1:]
+	}
 }
 
 // scalarCol is the column of byte offset off (plus col more runes) inside
@@ -217,7 +274,9 @@ func (l *loader) match(r *rule, n *yaml.Node, what string) bool {
 		return false
 	}
 	if len(m) == 0 {
-		l.Errorf(n, "%s: match: give one of command, regex, exact or contains", what)
+		if len(n.Content) == 0 { // else its keys were reported as unknown
+			l.Errorf(n, "%s: match: give one of command, regex, exact or contains", what)
+		}
 		return false
 	}
 	if len(m) > 1 {
@@ -265,7 +324,7 @@ func (l *loader) match(r *rule, n *yaml.Node, what string) bool {
 				msg := err.Error()
 				var se *syntax.Error
 				if errors.As(err, &se) {
-					msg = fmt.Sprintf("%s: %q", se.Code, se.Expr)
+					msg = fmt.Sprintf("%s: %q", se.Code, shorten(se.Expr, 40))
 				}
 				l.Errorf(p.Val, "%s: match.regex: %s", what, msg)
 				return false
@@ -279,6 +338,17 @@ func (l *loader) match(r *rule, n *yaml.Node, what string) bool {
 	}
 	return true
 }
+
+// shorten returns s, or its first n runes and "…" if it is longer.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// headerNameRE matches an HTTP header name (an RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead}
 
@@ -324,6 +394,11 @@ func (l *loader) fetch(n *yaml.Node, what string) *fetchSpec {
 					bad = true
 					continue
 				}
+				if !headerNameRE.MatchString(name) {
+					l.Errorf(k, "%s.headers: %q is not a header name", what, name)
+					bad = true
+					continue
+				}
 				t := l.template(v, val, what+".headers."+name)
 				if t == nil {
 					bad = true
@@ -361,23 +436,49 @@ func (r *rule) onlyAddressed() bool {
 	return r.kind == matchCommand || (r.addressed != nil && *r.addressed)
 }
 
-// warnUnreachable warns about each rule that an earlier catch-all always
-// swallows.
+// warnUnreachable warns about each rule that earlier catch-alls always
+// swallow: one without addressed, or one with addressed: true for a rule
+// that only sees addressed messages (and likewise for false), or two with
+// addressed: true and false between them.
 func (l *loader) warnUnreachable(rules []*rule) {
-	var catchAll []*rule
+	var all, addressed, unaddressed *rule // the first catch-all of each kind
 	for _, r := range rules {
-		for _, c := range catchAll {
-			swallowed := c.addressed == nil ||
-				(*c.addressed && r.onlyAddressed()) ||
-				(!*c.addressed && r.addressed != nil && !*r.addressed)
-			if swallowed {
-				l.Problems = append(l.Problems, Problem{File: l.File, Line: r.line, Col: r.col, Warning: true,
-					Msg: fmt.Sprintf("rule %q is never reached: rule %q (line %d) fires first on every message it could match", r.name, c.name, c.line)})
-				break
+		var by []*rule // the catch-all that swallows r, or the two that do
+		swallowers := []*rule{all}
+		if r.onlyAddressed() {
+			swallowers = append(swallowers, addressed)
+		}
+		if r.addressed != nil && !*r.addressed {
+			swallowers = append(swallowers, unaddressed)
+		}
+		for _, c := range swallowers {
+			if c != nil && (by == nil || c.line < by[0].line) {
+				by = []*rule{c}
 			}
 		}
-		if r.canCatchAll {
-			catchAll = append(catchAll, r)
+		if by == nil && addressed != nil && unaddressed != nil {
+			by = []*rule{addressed, unaddressed}
+			if unaddressed.line < addressed.line {
+				by = []*rule{unaddressed, addressed}
+			}
+		}
+		if by != nil {
+			msg := fmt.Sprintf("rule %q is never reached: rule %q (line %d) fires first on every message it could match", r.name, by[0].name, by[0].line)
+			if len(by) == 2 {
+				msg = fmt.Sprintf("rule %q is never reached: rules %q (line %d) and %q (line %d) between them fire first on every message", r.name, by[0].name, by[0].line, by[1].name, by[1].line)
+			}
+			l.Problems = append(l.Problems, Problem{File: l.File, Line: r.line, Col: r.col, Warning: true, Msg: msg})
+		}
+		if !r.canCatchAll {
+			continue
+		}
+		switch {
+		case r.addressed == nil:
+			all = cmp.Or(all, r)
+		case *r.addressed:
+			addressed = cmp.Or(addressed, r)
+		default:
+			unaddressed = cmp.Or(unaddressed, r)
 		}
 	}
 }

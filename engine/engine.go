@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/expr-lang/expr/vm"
 )
@@ -257,12 +258,12 @@ func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text strin
 
 // trimReply drops trailing white space from every line and from the end.
 func trimReply(s string) string {
-	if !strings.ContainsAny(s, " \t\r\n") {
-		return s
+	if !strings.Contains(s, "\n") {
+		return strings.TrimRightFunc(s, unicode.IsSpace)
 	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, " \t\r")
+		lines[i] = strings.TrimRightFunc(l, unicode.IsSpace)
 	}
 	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
 }
@@ -271,6 +272,11 @@ func trimReply(s string) string {
 func (e *Engine) help(rs *Rules, in *input) ([]Action, bool) {
 	if rs.helpCmd || !in.addressed || len(in.fields) == 0 || !strings.EqualFold(in.word(0), "help") {
 		return nil, false
+	}
+	for _, i := range rs.index.commands["help"] {
+		if _, ok := rs.rules[i].matches(in); ok {
+			return nil, false // a rule such as command: help deploy answers it
+		}
 	}
 	var text string
 	if len(in.fields) == 1 {

@@ -19,14 +19,28 @@ import (
 // (now, pick, env) are bound per engine; see bindings.
 var pureFuncs = []expr.Option{
 	expr.Function("thousands", func(p ...any) (any, error) {
+		switch n := p[0].(type) { // whole numbers exactly, even beyond 2^53
+		case int:
+			return groupThousands(strconv.Itoa(n)), nil
+		case int64:
+			return groupThousands(strconv.FormatInt(n, 10)), nil
+		case uint64:
+			return groupThousands(strconv.FormatUint(n, 10)), nil
+		}
 		f, ok := toFloat(p[0])
 		if !ok {
 			return nil, fmt.Errorf("thousands: %s is not a number", describe(p[0]))
 		}
 		return formatNumber(f, true), nil
-	}, new(func(float64) string), new(func(int) string)),
+	}, new(func(int) string), new(func(float64) string)),
 	expr.Function("num", func(p ...any) (any, error) {
-		return parseNum(p[0].(string))
+		if s, ok := p[0].(string); ok {
+			return parseNum(s)
+		}
+		if f, ok := toFloat(p[0]); ok {
+			return f, nil // already a number, as in num(fetch.json.price)
+		}
+		return nil, fmt.Errorf("num: %s is not text or a number", describe(p[0]))
 	}, new(func(string) float64)),
 	expr.Function("json", func(p ...any) (any, error) {
 		b, err := json.Marshal(p[0])
@@ -36,7 +50,11 @@ var pureFuncs = []expr.Option{
 		return string(b), nil
 	}, new(func(any) string)),
 	expr.Function("urlquery", func(p ...any) (any, error) {
-		return url.QueryEscape(p[0].(string)), nil
+		s, err := renderValue(p[0]) // a string, or a number from fetch.json
+		if err != nil {
+			return nil, fmt.Errorf("urlquery: %w", err)
+		}
+		return url.QueryEscape(s), nil
 	}, new(func(string) string)),
 }
 

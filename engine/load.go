@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -105,7 +106,14 @@ type loader struct {
 	env  map[string]any // the typed environment expressions compile against
 	opts []expr.Option
 	bot  BotConfig
+
+	varValues int // values read from vars: so far, aliases counted each time
 }
+
+// maxVarValues bounds the number of values in vars:, counting a value once
+// for every alias that repeats it, so that a small file cannot make Compile
+// build an exponentially large environment ("billion laughs").
+const maxVarValues = 10000
 
 // Compile parses and compiles a rules file. file names it in problems. On
 // any error it returns a nil *Rules and an ErrorList holding every problem
@@ -127,8 +135,14 @@ func (l *loader) load(src []byte) *Rules {
 		return nil
 	}
 	if i := bytes.IndexByte(src, 0); i >= 0 {
-		line := bytes.Count(src[:i], []byte("\n")) + 1
-		l.Problems = append(l.Problems, Problem{File: l.File, Line: line, Col: 1, Msg: "not a text file: it holds a NUL byte"})
+		line, col := textPos(src, i)
+		l.Problems = append(l.Problems, Problem{File: l.File, Line: line, Col: col, Msg: "not a text file: it holds a NUL byte"})
+		return nil
+	}
+	if i := invalidUTF8(src); i >= 0 {
+		line, col := textPos(src, i)
+		l.Problems = append(l.Problems, Problem{File: l.File, Line: line, Col: col,
+			Msg: fmt.Sprintf("not UTF-8 text: byte 0x%02X is not part of a UTF-8 character (save the file as UTF-8)", src[i])})
 		return nil
 	}
 	var doc yaml.Node
@@ -184,6 +198,28 @@ func (l *loader) load(src []byte) *Rules {
 	l.warnUnreachable(rs.rules)
 	rs.index = buildIndex(rs.rules)
 	return rs
+}
+
+// textPos returns the line and column (in characters) of byte offset i of src.
+func textPos(src []byte, i int) (line, col int) {
+	start := bytes.LastIndexByte(src[:i], '\n') + 1
+	return bytes.Count(src[:start], []byte("\n")) + 1, utf8.RuneCount(src[start:i]) + 1
+}
+
+// invalidUTF8 returns the offset of the first byte of src that is not part of
+// a valid UTF-8 encoding, or -1.
+func invalidUTF8(src []byte) int {
+	if utf8.Valid(src) {
+		return -1
+	}
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
@@ -260,7 +296,11 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // vars builds a struct value from the vars: section, so that expressions are
 // type-checked against it and vars.typo is a compile error.
 func (l *loader) vars(p *yamlpos.Pair) any {
-	if p == nil {
+	if p == nil || p.Val.Tag == "!!null" {
+		return struct{}{}
+	}
+	if p.Val.Kind != yaml.MappingNode {
+		l.Errorf(p.Val, "vars: expected a mapping of names to values, got %s", yamlpos.KindName(p.Val))
 		return struct{}{}
 	}
 	v, _ := l.varValue(p.Val, "vars", 0)
@@ -273,8 +313,20 @@ func (l *loader) vars(p *yamlpos.Pair) any {
 func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
 	n = yamlpos.Resolve(n)
 	if depth > 32 {
-		l.Errorf(n, "%s: nested too deeply", what)
+		l.Errorf(n, "%s: nested more than 32 levels deep", shorten(what, 40))
 		return nil, false
+	}
+	size := 1
+	if n.Kind == yaml.SequenceNode {
+		var deep bool
+		size, deep = nodeCount(n, maxVarValues+1, 32-depth) // decoded in one go below
+		if deep {
+			l.Errorf(n, "%s: nested more than 32 levels deep", shorten(what, 40))
+			return nil, false
+		}
+	}
+	if l.varValues += size; l.varValues > maxVarValues {
+		return nil, false // reported by the top-level caller
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -294,6 +346,15 @@ func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
 			seen[k.Value] = true
 			v, ok := l.varValue(n.Content[i+1], what+"."+k.Value, depth+1)
 			if !ok {
+				if l.varValues > maxVarValues {
+					if depth > 0 {
+						return nil, false
+					}
+					// Keep the values read so far, so that rules using them
+					// are not reported too.
+					l.Errorf(k, "%s.%s: too many values: vars may hold %d (an alias counts as often as it is used)", what, k.Value, maxVarValues)
+					break
+				}
 				continue
 			}
 			var rv reflect.Value
@@ -335,6 +396,27 @@ func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
 	}
 	l.Errorf(n, "%s: unsupported value", what)
 	return nil, false
+}
+
+// nodeCount returns the number of nodes in the tree n, following aliases,
+// but at most limit, and whether the tree is more than maxDepth deep.
+func nodeCount(n *yaml.Node, limit, maxDepth int) (count int, deep bool) {
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		count++
+		if depth > maxDepth {
+			deep = true
+			return
+		}
+		for _, c := range yamlpos.Resolve(n).Content {
+			if count >= limit || deep {
+				return
+			}
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return min(count, limit), deep
 }
 
 // normalizeYAML turns map[string]interface{} trees decoded by yaml into the

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -72,7 +73,7 @@ func (e *templateError) Error() string { return e.msg }
 // exprEnd returns the index of the "}}" that closes the expression starting
 // at start.
 func exprEnd(src string, start int) (int, error) {
-	depth := 0
+	var open []int // offsets of the brackets not closed yet
 	for i := start; i < len(src); i++ {
 		switch c := src[i]; c {
 		case '"', '\'', '`':
@@ -87,17 +88,41 @@ func exprEnd(src string, start int) (int, error) {
 			}
 			i = k
 		case '{', '(', '[':
-			depth++
+			open = append(open, i)
 		case ')', ']':
-			depth--
+			if len(open) > 0 {
+				o := open[len(open)-1]
+				if closer(src[o]) != c {
+					return 0, &templateError{offset: o, msg: fmt.Sprintf("%q is not closed in {{ }}", src[o:o+1])}
+				}
+				open = open[:len(open)-1]
+			}
 		case '}':
-			if depth == 0 && i+1 < len(src) && src[i+1] == '}' {
+			closes := i+1 < len(src) && src[i+1] == '}'
+			if len(open) == 0 && closes {
 				return i, nil
 			}
-			depth--
+			if len(open) > 0 && src[open[len(open)-1]] != '{' && closes {
+				o := open[len(open)-1]
+				return 0, &templateError{offset: o, msg: fmt.Sprintf("%q is not closed in {{ }}", src[o:o+1])}
+			}
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
 		}
 	}
 	return 0, &templateError{offset: start - 2, msg: `unclosed "{{" in template (a literal "{{" is written {{ "{{" }})`}
+}
+
+// closer returns the bracket that closes the bracket c.
+func closer(c byte) byte {
+	switch c {
+	case '(':
+		return ')'
+	case '[':
+		return ']'
+	}
+	return '}'
 }
 
 // escapeMode says how interpolated values are escaped.

@@ -278,12 +278,34 @@ func has(list []string, s string) bool {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// SyntaxProblem turns an error from yaml.Unmarshal into a positioned problem.
+// yamlParserProblems are the messages of yaml.v3's parser, as opposed to its
+// scanner. For a parser error yaml.v3 prints a 0-based line number (the
+// line where the construct it was parsing starts, or else where the problem
+// is); for a scanner error a 1-based one.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+	"found undefined tag handle",
+}
+
+// SyntaxProblem turns an error from yaml.Unmarshal into a positioned
+// problem, correcting yaml.v3's line numbers for parser errors.
 func SyntaxProblem(file string, err error) Problem {
 	p := Problem{File: file, Line: 1, Col: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = "YAML syntax: " + m[2]
+		if slices.Contains(yamlParserProblems, m[2]) {
+			p.Line++
+		}
 	}
 	return p
 }
