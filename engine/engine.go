@@ -200,7 +200,10 @@ func (e *Engine) takeCooldown(r *rule, channel string) bool {
 
 // fire runs a rule's actions: fetch, then reply, then react.
 func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) []Action {
-	env := in.bind(b)
+	var env map[string]any // nothing can fail without an expression, so fail never sees it nil
+	if !r.literal {
+		env = in.bind(b)
+	}
 	if r.fetch != nil {
 		res, err := e.fetch(ctx, rs, r, env)
 		env["fetch"] = res

@@ -83,6 +83,9 @@ type rule struct {
 	cooldown  time.Duration
 	cont      bool
 	onError   *template
+	// literal is true when neither a fetch nor any reply has an
+	// expression: firing then needs no expression environment.
+	literal bool
 
 	canCatchAll bool // no match, when, cooldown or continue: fires on every message it may see
 }
@@ -564,6 +567,10 @@ func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 	r.canCatchAll = m["match"] == nil && m["when"] == nil && m["cooldown"] == nil && m["continue"] == nil
 	if bad {
 		return nil
+	}
+	r.literal = r.fetch == nil
+	for _, t := range r.replies {
+		r.literal = r.literal && t.isLiteral()
 	}
 	return r
 }

@@ -145,6 +145,16 @@ func escapeSlackText(s string) string {
 	return slackEscaper.Replace(s)
 }
 
+// isLiteral reports whether t has no expressions.
+func (t *template) isLiteral() bool {
+	for _, p := range t.parts {
+		if p.prog != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // render evaluates every expression of t against env and joins the parts.
 func (t *template) render(env map[string]any, mode escapeMode) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
