@@ -71,6 +71,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
+	pruneAt   int                       // prune expired cooldowns when there are more than this
 }
 
 type cooldownKey struct{ rule, channel string }
@@ -92,7 +93,7 @@ func New(rules *Rules, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{opts: opts, cooldowns: map[cooldownKey]time.Time{}}
+	e := &Engine{opts: opts, cooldowns: map[cooldownKey]time.Time{}, pruneAt: 1024}
 	e.rules.Store(rules)
 	return e
 }
@@ -195,6 +196,14 @@ func (e *Engine) takeCooldown(r *rule, channel string) bool {
 		return false
 	}
 	e.cooldowns[k] = now.Add(r.cooldown)
+	if len(e.cooldowns) > e.pruneAt {
+		for k, until := range e.cooldowns {
+			if !now.Before(until) {
+				delete(e.cooldowns, k)
+			}
+		}
+		e.pruneAt = max(1024, 2*len(e.cooldowns))
+	}
 	return true
 }
 
