@@ -155,27 +155,24 @@ func TestProcessReload(t *testing.T) {
 		t.Fatalf("reply %q", got)
 	}
 
-	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n")
-	p.cmd.Process.Signal(syscall.SIGHUP)
-	p.waitLog("rules reloaded: 2 rules", 1)
-	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
-		t.Fatalf("after reload: reply %q", got)
+	// reload writes the rules file, sends SIGHUP, waits for the log line,
+	// and checks what "@rulebot v" answers then.
+	reload := func(content, wantLog, wantReply string) {
+		t.Helper()
+		write(t, filepath.Dir(rules), "rules.yaml", content)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitLog(wantLog, 1)
+		if got := say(t, ctx, fake, "<@UBOT> v").Text; got != wantReply {
+			t.Fatalf("after %q: reply %q, want %q", wantLog, got, wantReply)
+		}
 	}
-
-	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, replay: three}\n")
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	reload("rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n",
+		"rules reloaded: 2 rules", "two")
+	// A bad file: every problem logged, positioned; the old rules answer.
+	reload("rules:\n  - {name: v, match: {command: v}, replay: three}\n",
+		`rules.yaml:2:36: rule \"v\": unknown field \"replay\"`, "two")
 	p.waitLog("reload failed; keeping the old rules", 1)
-	p.waitLog(`unknown field \"replay\"`, 1)
-	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
-		t.Fatalf("after a bad reload the old rules must answer: reply %q", got)
-	}
-
-	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: four}\n")
-	p.cmd.Process.Signal(syscall.SIGHUP)
-	p.waitLog("rules reloaded: 1 rules", 1)
-	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "four" {
-		t.Fatalf("after the fix: reply %q", got)
-	}
+	reload("rules:\n  - {name: v, match: {command: v}, reply: four}\n", "rules reloaded: 1 rules", "four")
 
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
@@ -186,22 +183,24 @@ func TestProcessReload(t *testing.T) {
 	}
 }
 
-func TestProcessDrainOnSIGTERM(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	fake := slackfake.New()
-	defer fake.Close()
+// slowBot starts rulebot with a rule whose fetch takes delay, sends it a
+// message and returns once the fetch has begun.
+func slowBot(t *testing.T, ctx context.Context, fake *slackfake.Server, delay time.Duration) *proc {
+	t.Helper()
 	fetched := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetched <- struct{}{}
-		time.Sleep(2 * time.Second) // the reply waits on this while SIGTERM arrives
+		select { // the reply waits on this while the signals arrive
+		case <-time.After(delay):
+		case <-r.Context().Done():
+		}
 		io.WriteString(w, `{"v": "slow answer"}`)
 	}))
-	defer slow.Close()
+	t.Cleanup(slow.Close)
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:
   - name: slow
     match: {command: slow}
-    fetch: {url: "`+slow.URL+`"}
+    fetch: {url: "`+slow.URL+`", timeout: 60s}
     reply: "{{ fetch.json.v }}"
 `)
 	p := startProc(t, slackEnv(fake, rules), "run", "-grace", "20s")
@@ -211,8 +210,23 @@ func TestProcessDrainOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.WaitAck(ctx, env)
-	<-fetched
+	if err := fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fetched:
+	case <-ctx.Done():
+		t.Fatal("the fetch never started")
+	}
+	return p
+}
+
+func TestProcessDrainOnSIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	p := slowBot(t, ctx, fake, 2*time.Second)
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Process.Signal(syscall.SIGTERM) // Heroku may send it again: the drain goes on
@@ -227,6 +241,23 @@ func TestProcessDrainOnSIGTERM(t *testing.T) {
 		t.Errorf("drain took %s", d)
 	}
 	p.waitLog("rulebot stopped", 1)
+}
+
+func TestProcessSecondSIGINTExitsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	p := slowBot(t, ctx, fake, 30*time.Second)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.waitLog("stopping: taking no new events", 1)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(5 * time.Second); code != 130 {
+		t.Errorf("exit %d, want 130", code)
+	}
+	if posts := fake.Posts(); len(posts) != 0 {
+		t.Errorf("posted %+v after Ctrl-C twice", posts)
+	}
 }
 
 func TestProcessBadTokens(t *testing.T) {

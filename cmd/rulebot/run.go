@@ -257,6 +257,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		for {
 			select {
 			case <-ctx.Done():
+				logger.Info("stopping: taking no new events; replies in flight may finish", "grace", grace.String())
 				return
 			case <-hup:
 				reload(*rulesPath, eng, logger)
