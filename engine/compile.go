@@ -443,6 +443,11 @@ func (r *rule) onlyAddressed() bool {
 func (l *loader) warnUnreachable(rules []*rule) {
 	var all, addressed, unaddressed *rule // the first catch-all of each kind
 	for _, r := range rules {
+		if r.kind == matchCommand && r.addressed != nil && !*r.addressed {
+			l.Problems = append(l.Problems, Problem{File: l.File, Line: r.line, Col: r.col, Warning: true,
+				Msg: fmt.Sprintf("rule %q can never fire: a command is always addressed to the bot, and the rule says addressed: false", r.name)})
+			continue
+		}
 		var by []*rule // the catch-all that swallows r, or the two that do
 		swallowers := []*rule{all}
 		if r.onlyAddressed() {
