@@ -199,7 +199,33 @@ func runError(err error) error {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return errors.New(exprPos.ReplaceAllString(msg, ""))
+	msg = exprPos.ReplaceAllString(msg, "")
+	if m := goConversion.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("expected %s, got %s", goTypeName(m[2]), goTypeName(m[1]))
+	}
+	return errors.New(msg)
 }
 
-var exprPos = regexp.MustCompile(` \(\d+:\d+\)$`)
+var (
+	exprPos      = regexp.MustCompile(` \(\d+:\d+\)$`)
+	goConversion = regexp.MustCompile(`interface conversion: interface \{\} is ([^,]+), not (.+)$`)
+)
+
+// goTypeName names a Go type the way a rules author thinks of it.
+func goTypeName(t string) string {
+	switch {
+	case t == "string":
+		return "text"
+	case t == "bool":
+		return "true or false"
+	case t == "<nil>" || t == "nil":
+		return "nothing"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a map"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint") || strings.HasPrefix(t, "float"):
+		return "a number"
+	}
+	return t
+}
