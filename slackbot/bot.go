@@ -120,6 +120,7 @@ func Dial(ctx context.Context, cfg Config) (*Bot, error) {
 	b := &Bot{
 		UserID: auth.UserID, BotID: auth.BotID, Name: auth.User, Team: auth.Team,
 		cfg: cfg, transport: transport, api: api, log: cfg.Logger,
+		names: newNames(api, 4096, time.Hour), seen: newDedupe(8192),
 	}
 	return b, nil
 }
@@ -151,8 +152,6 @@ func (b *Bot) Run(ctx context.Context, eng *engine.Engine) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	d := newDispatcher(b.cfg.MaxInFlight, func(j job) { b.handle(work, eng, j) })
-	b.names = newNames(b.api, 4096, time.Hour)
-	b.seen = newDedupe(8192)
 
 	var err error
 	switch b.transport {

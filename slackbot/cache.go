@@ -79,16 +79,8 @@ func (d *dedupe) first(keys ...string) bool {
 	now := time.Now()
 	fresh := true
 	for _, k := range keys {
-		if k == "" {
-			continue
-		}
-		if _, ok := d.seen.get(k, now); ok {
+		if k != "" && !d.seen.add(k, struct{}{}, now) {
 			fresh = false
-		}
-	}
-	for _, k := range keys {
-		if k != "" {
-			d.seen.add(k, struct{}{}, now)
 		}
 	}
 	return fresh
