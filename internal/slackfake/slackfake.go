@@ -266,14 +266,8 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	conns := s.conns
-	s.conns = nil
-	s.notifyLocked()
 	s.mu.Unlock()
-
-	for _, c := range conns {
-		c.ws.Close()
-	}
+	s.DropConnections()
 	s.ts.Close()
 	s.wg.Wait()
 }
