@@ -173,11 +173,11 @@ rules:
 		{"nor does the first host again", `"127.0.0.1"`, "GET", "bounce", "get: at /final key= auth= ref= ua=rulebot", 2, 1},
 		{"3 redirects are followed", `"127.0.0.1"`, "GET", "chain3", "get: at /final key=secret auth=Bearer s3cret ref=" + a.URL + "/chain1 ua=rulebot", 4, 0},
 		{"4 are not", `"127.0.0.1"`, "GET", "chain4", "get: fetch failed: stopped after 3 redirects", 4, 0},
-		{"only to http or https", `"127.0.0.1"`, "GET", "ftp", "get: fetch failed: redirected to a ftp URL: only http and https URLs can be fetched", 1, 0},
-		{"not to a file", `"127.0.0.1"`, "GET", "file", "get: fetch failed: redirected to a file URL: only http and https URLs can be fetched", 1, 0},
+		{"only to http or https", `"127.0.0.1"`, "GET", "ftp", "get: fetch failed: a redirect to ftp: was refused: only http and https URLs can be fetched", 1, 0},
+		{"not to a file", `"127.0.0.1"`, "GET", "file", "get: fetch failed: a redirect to file: was refused: only http and https URLs can be fetched", 1, 0},
 		{"to an address not allowed", "localhost", "GET", "to127", "get: fetch failed: address 127.0.0.1 is not allowed (bot.fetch.allow)", 1, 0},
 		{"a body goes to the same host again", `"127.0.0.1"`, "POST", "same307", "get: at /final key=secret auth=Bearer s3cret ref=" + a.URL + "/same307?token=t0p ua=rulebot", 2, 0},
-		{"but not to another host", `"127.0.0.1"`, "POST", "post307", "get: fetch failed: redirected to another host (localhost:" + port(t, b) + ") with the request body", 1, 0},
+		{"but not to another host", `"127.0.0.1"`, "POST", "post307", "get: fetch failed: a redirect to another host (localhost:" + port(t, b) + ") was refused: it would send the request body there", 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

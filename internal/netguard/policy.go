@@ -40,10 +40,10 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("address %s is not allowed (bot.fetch.allow)", e.Addr)
 }
 
-// refused holds every range a fetch may not connect to unless allowed:
-// the ranges IANA's special-purpose address registries mark as not globally
+// refused holds the IPv4 ranges a fetch may not connect to unless allowed:
+// those IANA's special-purpose address registry marks as not globally
 // reachable, and multicast.
-var refused = []netip.Prefix{
+var refused4 = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"; 0.0.0.0 reaches this host
 	netip.MustParsePrefix("10.0.0.0/8"),      // private
 	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (carrier-grade NAT)
@@ -58,20 +58,20 @@ var refused = []netip.Prefix{
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and the broadcast address 255.255.255.255
-
-	netip.MustParsePrefix("::/128"),         // unspecified
-	netip.MustParsePrefix("::1/128"),        // loopback
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use IPv4/IPv6 translation
-	netip.MustParsePrefix("100::/64"),       // discard-only
-	netip.MustParsePrefix("2001::/23"),      // IETF protocol assignments
-	netip.MustParsePrefix("2001:db8::/32"),  // documentation
-	netip.MustParsePrefix("3fff::/20"),      // documentation
-	netip.MustParsePrefix("5f00::/16"),      // segment routing
-	netip.MustParsePrefix("fc00::/7"),       // unique local (private)
-	netip.MustParsePrefix("fe80::/10"),      // link-local
-	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated)
-	netip.MustParsePrefix("ff00::/8"),       // multicast
 }
+
+// Every public IPv6 address is in global6, 2000::/3. Outside it lie the
+// unspecified address ::, loopback ::1, unique local fc00::/7 (private),
+// link-local fe80::/10, multicast ff00::/8 and reserved ranges, all refused.
+// Inside it, refused6 is refused too.
+var (
+	global6  = netip.MustParsePrefix("2000::/3")
+	refused6 = []netip.Prefix{
+		netip.MustParsePrefix("2001::/23"),     // IETF protocol assignments
+		netip.MustParsePrefix("2001:db8::/32"), // documentation
+		netip.MustParsePrefix("3fff::/20"),     // documentation
+	}
+)
 
 // nat64 is the well-known prefix of IPv4/IPv6 translation: 64:ff9b::a.b.c.d
 // reaches the IPv4 address a.b.c.d through a translator, so it is judged as
@@ -96,7 +96,14 @@ func (p *Policy) Check(a netip.Addr) error {
 		}
 		return nil
 	}
-	for _, r := range refused {
+	ranges := refused4
+	if a.Is6() {
+		if !global6.Contains(a) {
+			return &RefusedError{Addr: a}
+		}
+		ranges = refused6
+	}
+	for _, r := range ranges {
 		if r.Contains(a) {
 			return &RefusedError{Addr: a}
 		}

@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 		{"126.255.255.255", none, true},
 		{"128.0.0.0", none, true},
 		{"::1", none, false},
-		{"::2", none, true},
+		{"::2", none, false}, // not global unicast either
 		// Unspecified and "this network".
 		{"0.0.0.0", none, false},
 		{"0.255.255.255", none, false},
@@ -66,8 +66,8 @@ func TestCheck(t *testing.T) {
 		{"fc00::", none, false},
 		{"fd12:3456::1", none, false},
 		{"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", none, false},
-		{"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", none, true},
-		{"fe00::", none, true},
+		{"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", none, false}, // outside 2000::/3
+		{"fe00::", none, false},
 		// Link-local: cloud metadata.
 		{"169.254.169.254", none, false},
 		{"169.254.0.0", none, false},
@@ -100,6 +100,16 @@ func TestCheck(t *testing.T) {
 		{"2001:db8::1", none, false},
 		{"64:ff9b:1::a00:1", none, false},
 		{"fec0::1", none, false},
+		{"::7f00:1", none, false},       // IPv4-compatible (deprecated)
+		{"::ffff:0:a00:1", none, false}, // IPv4-translated
+		{"100::1", none, false},
+		{"5f00::1", none, false},
+		{"1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", none, false},
+		{"2000::1", none, true},
+		{"3ffe:ffff::1", none, true},
+		{"3fff::1", none, false},
+		{"4000::1", none, false},
+		{"2001:4860:4860::8888", none, true}, // in 2001::/16 but not 2001::/23
 		// IPv4-mapped IPv6 is judged as the IPv4 address it holds.
 		{"::ffff:127.0.0.1", none, false},
 		{"::ffff:10.0.0.1", none, false},

@@ -23,7 +23,7 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("stopped after %d redirects", MaxRedirects)
 	}
 	if s := req.URL.Scheme; s != "http" && s != "https" {
-		return fmt.Errorf("redirected to a %s URL: only http and https URLs can be fetched", s)
+		return fmt.Errorf("a redirect to %s: was refused: only http and https URLs can be fetched", s)
 	}
 	if err := policyFrom(req.Context()).CheckHost(req.URL.Hostname()); err != nil {
 		return err
@@ -36,7 +36,7 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 		return nil
 	}
 	if req.Body != nil && req.Body != http.NoBody {
-		return fmt.Errorf("redirected to another host (%s) with the request body", req.URL.Host)
+		return fmt.Errorf("a redirect to another host (%s) was refused: it would send the request body there", req.URL.Host)
 	}
 	for name := range req.Header {
 		if name != "User-Agent" {

@@ -139,3 +139,48 @@ func TestTransportPolicyPerRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestTransportConcurrentPolicies sends requests under two policies at once,
+// as while rules are reloaded: each is dialled under its own.
+func TestTransportConcurrentPolicies(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: &Transport{}}
+	allow := allowing(t, "127.0.0.1")
+	errs := make(chan error, 40)
+	for i := range cap(errs) {
+		p := allow
+		if i%2 == 1 {
+			p = nil
+		}
+		go func() {
+			req, _ := http.NewRequestWithContext(WithPolicy(context.Background(), p), "GET", srv.URL, nil)
+			resp, err := client.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			var re *RefusedError
+			switch {
+			case p != nil && err != nil:
+				errs <- err
+			case p == nil && !errors.As(err, &re):
+				errs <- errors.New("a request without the policy was not refused")
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := hits.Load(); n != int32(cap(errs)/2) {
+		t.Errorf("the server got %d requests, want %d", n, cap(errs)/2)
+	}
+}
