@@ -257,7 +257,7 @@ func (l *loader) template(n *yaml.Node, src, what string) *template {
 			ok = false
 			continue
 		}
-		t.parts = append(t.parts, part{prog: prog})
+		t.parts = append(t.parts, part{prog: prog, off: s.offset})
 	}
 	if !ok {
 		return nil
@@ -370,6 +370,8 @@ func (l *loader) fetch(n *yaml.Node, what string) *fetchSpec {
 	} else if lit := f.url.parts[0]; lit.prog == nil && !strings.HasPrefix(lit.lit, "http://") && !strings.HasPrefix(lit.lit, "https://") {
 		l.Errorf(p.Val, "%s.url: %q: only http and https URLs can be fetched", what, s)
 		bad = true
+	} else {
+		l.warnSenderHost(p.Val, f.url, what)
 	}
 	if p := m["method"]; p != nil {
 		if s, ok := l.Str(p.Val, what+".method"); ok {
@@ -427,6 +429,69 @@ func (l *loader) fetch(n *yaml.Node, what string) *fetchSpec {
 		return nil
 	}
 	return f
+}
+
+// senderNames are the names whose values the message's sender writes.
+var senderNames = []string{"text", "raw", "rest", "args", "groups", "match"}
+
+// warnSenderHost warns when an interpolation of the fetch url t, found in
+// node n, uses what the message's sender wrote and comes before the url's
+// path: at the start of the url, or in its host. The sender then chooses
+// the host the bot fetches from, and sees what it answers.
+func (l *loader) warnSenderHost(n *yaml.Node, t *template, what string) {
+	var before strings.Builder // the url up to the part, each expression as "{}"
+	for i, p := range t.parts {
+		if p.prog == nil {
+			before.WriteString(p.lit)
+			continue
+		}
+		if names := usedNames(p.prog, senderNames); len(names) > 0 {
+			var msg string
+			switch {
+			case i == 0:
+				msg = fmt.Sprintf("%s.url starts with %s, which the message's sender writes: the sender chooses the host to fetch (start the url with https://HOST/)", what, strings.Join(names, ", "))
+			case !pastHost(before.String()):
+				msg = fmt.Sprintf("%s.url: %s, which the message's sender writes, comes before the url's path: the sender can choose the host to fetch (put it after the host's first /)", what, strings.Join(names, ", "))
+			}
+			if msg != "" {
+				l.Problems = append(l.Problems, Problem{File: l.File, Line: n.Line, Col: scalarCol(n, p.off, 0), Warning: true, Msg: msg})
+				return
+			}
+		}
+		before.WriteString("{}")
+	}
+}
+
+// pastHost reports whether the start of a url template, with each
+// expression written as "{}", has reached the url's path, query or
+// fragment.
+func pastHost(before string) bool {
+	if _, after, ok := strings.Cut(before, "://"); ok {
+		before = after
+	} else if strings.HasPrefix(before, "{}") {
+		before = before[2:] // a base url from an expression
+	} else {
+		return false
+	}
+	return strings.ContainsAny(before, "/?#")
+}
+
+// usedNames returns the names of list that prog reads, in list order.
+func usedNames(prog *vm.Program, list []string) []string {
+	used := map[string]bool{}
+	ast.Find(prog.Node(), func(node ast.Node) bool {
+		if id, ok := node.(*ast.IdentifierNode); ok {
+			used[id.Value] = true
+		}
+		return false
+	})
+	var names []string
+	for _, name := range list {
+		if used[name] {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 var emojiRE = regexp.MustCompile(`^[a-z0-9_+'-]+(::skin-tone-[2-6])?$`)

@@ -14,6 +14,8 @@ import (
 	"unicode"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/rulebot/rulebot/internal/netguard"
 )
 
 // A Message is one chat message as a transport received it.
@@ -77,10 +79,21 @@ type Engine struct {
 type cooldownKey struct{ rule, channel string }
 
 // New returns an Engine serving rules.
+//
+// When opts.HTTPClient is nil, fetches connect only to public addresses and
+// to those bot.fetch.allow lists, checked as each connection is dialled
+// (netguard.Transport). A client given in opts connects wherever its
+// transport does (the test runner's answers from canned responses), but
+// the engine still applies the redirect rules of netguard.CheckRedirect to
+// it and refuses a URL whose host is an address bot.fetch.allow does not
+// allow.
 func New(rules *Rules, opts Options) *Engine {
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{}
+		opts.HTTPClient = &http.Client{Transport: &netguard.Transport{}}
 	}
+	client := *opts.HTTPClient
+	client.CheckRedirect = netguard.CheckRedirect
+	opts.HTTPClient = &client
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -581,6 +581,8 @@ func TestCooldownStartsEvenWhenTheRuleFails(t *testing.T) {
 	opts.Now = clk.Now
 	opts.HTTPClient = srv.Client()
 	e := engine.New(compile(t, `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: `+srv.URL+`
 rules:
@@ -669,6 +671,8 @@ func TestSafety(t *testing.T) {
 	opts := options()
 	opts.HTTPClient = srv.Client()
 	e := engine.New(compile(t, `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: `+srv.URL+`
 rules:

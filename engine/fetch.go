@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rulebot/rulebot/internal/netguard"
 )
 
 // FetchError is the error a failed fetch reports; on_error sees its text.
@@ -45,6 +47,10 @@ func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, env map[string]a
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return exprFetch{}, &FetchError{URL: rawURL, Reason: fmt.Sprintf("%q is not an http or https URL", rawURL)}
 	}
+	allow := rs.Bot.FetchAllow
+	if err := allow.CheckHost(u.Hostname()); err != nil {
+		return exprFetch{}, &FetchError{URL: rawURL, Reason: err.Error(), Err: err}
+	}
 	var body io.Reader
 	if f.body != nil {
 		s, err := f.body.render(env, escapeNone)
@@ -53,7 +59,8 @@ func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, env map[string]a
 		}
 		body = strings.NewReader(s)
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, ruleKey{}, r.name), f.timeout)
+	ctx = netguard.WithPolicy(context.WithValue(ctx, ruleKey{}, r.name), allow)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, f.method, u.String(), body)
 	if err != nil {
@@ -103,7 +110,10 @@ func shortReason(ctx context.Context, err error, host string, timeout time.Durat
 	var dns *net.DNSError
 	var op *net.OpError
 	var ue *url.Error
+	var refused *netguard.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		return refused.Error()
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("timed out after %s", timeout)
 	case errors.Is(err, context.Canceled):

@@ -25,6 +25,8 @@ func TestFetch(t *testing.T) {
 			name:    "status, ok, body and json",
 			handler: reply(200, `{"quote": "Winter is coming.", "character": "Ned Stark"}`),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: "%API%"
 rules:
@@ -45,6 +47,8 @@ rules:
 			name:    "a body that is not JSON",
 			handler: reply(201, "plain <b>text</b>"),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: plain
     fetch: {url: "%API%/plain"}
@@ -57,6 +61,8 @@ rules:
 			name:    "method, headers and body",
 			handler: reply(200, `{"ok": true}`),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: "%API%"
 rules:
@@ -87,6 +93,8 @@ rules:
 			name:    "timeout",
 			handler: blockUntilCanceled,
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: slow
     fetch: {url: "%API%/slow", timeout: 50ms}
@@ -102,7 +110,7 @@ rules:
 			handler: blockUntilCanceled,
 			rules: `
 bot:
-  fetch: {timeout: 20ms}
+  fetch: {timeout: 20ms, allow: ["127.0.0.1"]}
 rules:
   - name: slow
     fetch: {url: "%API%/slow"}
@@ -117,7 +125,7 @@ rules:
 			handler: reply(200, "12345678901"),
 			rules: `
 bot:
-  fetch: {max_bytes: 10}
+  fetch: {max_bytes: 10, allow: ["127.0.0.1"]}
 rules:
   - name: big
     fetch: {url: "%API%/big"}
@@ -132,7 +140,7 @@ rules:
 			handler: reply(200, "1234567890"),
 			rules: `
 bot:
-  fetch: {max_bytes: 10B}
+  fetch: {max_bytes: 10B, allow: ["127.0.0.1"]}
 rules:
   - name: big
     fetch: {url: "%API%/big"}
@@ -146,6 +154,8 @@ rules:
 			name:    "non-2xx",
 			handler: reply(503, `{"message": "maintenance"}`),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: down
     fetch: {url: "%API%/down"}
@@ -160,6 +170,8 @@ rules:
 			name:    "no on_error: nothing is sent, not even the reaction",
 			handler: reply(404, "not found"),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: down
     fetch: {url: "%API%/gone"}
@@ -173,6 +185,8 @@ rules:
 			name:    "an expression that fails after the fetch",
 			handler: reply(200, `{"list": []}`),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: pick
     fetch: {url: "%API%/list"}
@@ -187,6 +201,8 @@ rules:
 			name:    "url escaping",
 			handler: reply(200, "ok"),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: "%API%"
 rules:
@@ -204,6 +220,8 @@ rules:
 			name:    "a base url with a query takes later values query-escaped",
 			handler: reply(200, "ok"),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 vars:
   api: "%API%/q?key=1&"
 rules:
@@ -218,6 +236,8 @@ rules:
 			name:    "a number from fetch.json in num and urlquery",
 			handler: reply(200, `{"price": 1234.5, "id": 7}`),
 			rules: `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: price
     fetch: {url: "%API%/price"}
@@ -231,8 +251,7 @@ rules:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, tt.handler)
-			opts := options()
-			opts.HTTPClient = srv.Client()
+			opts := options() // the engine's own client, guarded by bot.fetch.allow
 			opts.Getenv = func(name string) string {
 				if name == "API_TOKEN" {
 					return "s3cret"
@@ -335,6 +354,8 @@ func TestFetchHonoursHandleContext(t *testing.T) {
 	// Cancel Handle's context once the request is on its way.
 	opts.HTTPClient.Transport = wrapTransport(opts.HTTPClient.Transport, cancel)
 	e := engine.New(compile(t, `
+bot:
+  fetch: {allow: ["127.0.0.1"]}
 rules:
   - name: slow
     fetch: {url: "`+srv.URL+`", timeout: 1h}

@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rulebot/rulebot/internal/netguard"
 	"github.com/rulebot/rulebot/internal/yamlpos"
 )
 
@@ -43,6 +44,7 @@ type BotConfig struct {
 	Unfurl        Unfurl
 	FetchTimeout  time.Duration
 	FetchMaxBytes int64
+	FetchAllow    *netguard.Policy // bot.fetch.allow; nil allows public addresses only
 }
 
 // Unfurl says whether Slack should expand links and media in a reply.
@@ -256,7 +258,7 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 		c.Unfurl = l.unfurl(v.Val, "bot.unfurl", c.Unfurl)
 	}
 	if v := m["fetch"]; v != nil {
-		if f, ok := l.Mapping(v.Val, "bot.fetch", "timeout", "max_bytes"); ok {
+		if f, ok := l.Mapping(v.Val, "bot.fetch", "timeout", "max_bytes", "allow"); ok {
 			if t := f["timeout"]; t != nil {
 				if d, ok := l.Duration(t.Val, "bot.fetch.timeout"); ok {
 					c.FetchTimeout = d
@@ -267,9 +269,36 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 					c.FetchMaxBytes = n
 				}
 			}
+			if t := f["allow"]; t != nil {
+				c.FetchAllow = l.fetchAllow(t.Val)
+			}
 		}
 	}
 	return c
+}
+
+// fetchAllow reads bot.fetch.allow: a list (or one) of host names, IP
+// addresses and CIDR ranges that fetches may reach though they are not
+// public.
+func (l *loader) fetchAllow(n *yaml.Node) *netguard.Policy {
+	p := &netguard.Policy{}
+	items := []*yaml.Node{n}
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		items = n.Content
+	case n.Kind != yaml.ScalarNode || n.Tag == "!!null":
+		l.Errorf(n, "bot.fetch.allow: expected a list of host names, IP addresses and CIDR ranges, got %s", yamlpos.KindName(n))
+		return p
+	}
+	for _, c := range items {
+		c = yamlpos.Resolve(c)
+		if s, ok := l.Str(c, "bot.fetch.allow"); ok {
+			if err := p.Allow(s); err != nil {
+				l.Errorf(c, "bot.fetch.allow: %v", err)
+			}
+		}
+	}
+	return p
 }
 
 var nameRE = regexp.MustCompile(`^[\p{L}\p{N}._-]+$`)

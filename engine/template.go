@@ -21,6 +21,7 @@ type template struct {
 type part struct {
 	lit  string
 	prog *vm.Program
+	off  int // byte offset of the expression in the template's source
 }
 
 // segment is a parsed but not yet compiled template part.
@@ -184,12 +185,22 @@ func (t *template) render(env map[string]any, mode escapeMode) (string, error) {
 			case strings.Contains(b.String(), "?"):
 				s = url.QueryEscape(s)
 			default:
-				s = url.PathEscape(s)
+				s = escapePath(s)
 			}
 		}
 		b.WriteString(s)
 	}
 	return b.String(), nil
+}
+
+// escapePath escapes s for a URL path as url.PathEscape does, and escapes
+// the dots of a value that is only dots, so that no value can make a "." or
+// ".." path segment and climb the path.
+func escapePath(s string) string {
+	if s != "" && strings.Trim(s, ".") == "" {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
 }
 
 // runError shortens an expr run-time error to its first line, which is what

@@ -324,7 +324,7 @@ func TestOrderPerChannelAndParallelChannels(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(release)
-	h := start(t, fake, Socket, testRules+`
+	h := start(t, fake, Socket, `bot: {fetch: {allow: ["127.0.0.1"]}}`+testRules+`
   - name: slow
     match: {command: slow}
     fetch: {url: "`+slow.URL+`", timeout: 30s}

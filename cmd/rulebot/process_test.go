@@ -197,7 +197,8 @@ func slowBot(t *testing.T, ctx context.Context, fake *slackfake.Server, delay ti
 		io.WriteString(w, `{"v": "slow answer"}`)
 	}))
 	t.Cleanup(slow.Close)
-	rules := write(t, t.TempDir(), "rules.yaml", `rules:
+	rules := write(t, t.TempDir(), "rules.yaml", `bot: {fetch: {allow: ["127.0.0.1"]}}
+rules:
   - name: slow
     match: {command: slow}
     fetch: {url: "`+slow.URL+`", timeout: 60s}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -124,7 +123,7 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng := engine.New(rs, engine.Options{
 		BotUserID:  local.BotUserID,
-		HTTPClient: &http.Client{},
+		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
 		Getenv:     getenv,
 		Logger:     logger,
 	})
@@ -243,7 +242,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	eng := engine.New(rs, engine.Options{
 		BotUserID:  bot.UserID,
 		BotID:      bot.BotID,
-		HTTPClient: &http.Client{},
+		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
 		Getenv:     getenv,
 		Logger:     logger,
 	})
