@@ -22,7 +22,16 @@ type FetchError struct {
 	Err    error  // the underlying error, if any
 }
 
-func (e *FetchError) Error() string { return "fetch failed: " + e.Reason }
+// Error is what on_error sees as error. A refused address reads exactly as
+// SPEC §8 words it ("address 10.1.2.3 is not allowed (bot.fetch.allow)"),
+// so a rule can tell it apart; every other failure starts "fetch failed: ".
+func (e *FetchError) Error() string {
+	var refused *netguard.RefusedError
+	if errors.As(e.Err, &refused) {
+		return e.Reason
+	}
+	return "fetch failed: " + e.Reason
+}
 func (e *FetchError) Unwrap() error { return e.Err }
 
 type ruleKey struct{}

@@ -44,9 +44,9 @@ func port(t *testing.T, s *server) string {
 func TestFetchGuard(t *testing.T) {
 	srv := newServer(t, reply(200, "internal data"))
 	p := port(t, srv)
-	refused := "get: fetch failed: address 127.0.0.1 is not allowed (bot.fetch.allow)"
+	refused := "get: address 127.0.0.1 is not allowed (bot.fetch.allow)"
 	// localhost may resolve to ::1 before 127.0.0.1 elsewhere.
-	refusedRE := regexp.MustCompile(`^get: fetch failed: address (127\.0\.0\.1|::1) is not allowed \(bot\.fetch\.allow\)$`)
+	refusedRE := regexp.MustCompile(`^get: address (127\.0\.0\.1|::1) is not allowed \(bot\.fetch\.allow\)$`)
 	tests := []struct {
 		name string
 		bot  string
@@ -93,7 +93,7 @@ func TestFetchGuardFollowsReload(t *testing.T) {
 	get := at("get " + srv.URL + "/")
 	run(t, e, []step{{get, []string{"get: internal data"}}, {get, []string{"get: internal data"}}})
 	e.Swap(compile(t, fetchRules("")))
-	run(t, e, []step{{get, []string{"get: fetch failed: address 127.0.0.1 is not allowed (bot.fetch.allow)"}}})
+	run(t, e, []step{{get, []string{"get: address 127.0.0.1 is not allowed (bot.fetch.allow)"}}})
 	e.Swap(allowed)
 	run(t, e, []step{{get, []string{"get: internal data"}}})
 	if n := len(srv.requests()); n != 3 {
@@ -175,7 +175,7 @@ rules:
 		{"4 are not", `"127.0.0.1"`, "GET", "chain4", "get: fetch failed: stopped after 3 redirects", 4, 0},
 		{"only to http or https", `"127.0.0.1"`, "GET", "ftp", "get: fetch failed: a redirect to ftp: was refused: only http and https URLs can be fetched", 1, 0},
 		{"not to a file", `"127.0.0.1"`, "GET", "file", "get: fetch failed: a redirect to file: was refused: only http and https URLs can be fetched", 1, 0},
-		{"to an address not allowed", "localhost", "GET", "to127", "get: fetch failed: address 127.0.0.1 is not allowed (bot.fetch.allow)", 1, 0},
+		{"to an address not allowed", "localhost", "GET", "to127", "get: address 127.0.0.1 is not allowed (bot.fetch.allow)", 1, 0},
 		{"a body goes to the same host again", `"127.0.0.1"`, "POST", "same307", "get: at /final key=secret auth=Bearer s3cret ref=" + a.URL + "/same307?token=t0p ua=rulebot", 2, 0},
 		{"but not to another host", `"127.0.0.1"`, "POST", "post307", "get: fetch failed: a redirect to another host (localhost:" + port(t, b) + ") was refused: it would send the request body there", 1, 0},
 	}
