@@ -3,6 +3,7 @@ package slackbot
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -124,22 +125,55 @@ func TestRateLimitGivenUp(t *testing.T) {
 }
 
 // TestWaitingFreesTheSlot: with one message in flight at most, a reply
-// waiting out a 429 in one channel does not hold back another channel.
+// waiting out a 429 or its pacing turn in one channel does not hold back
+// another channel.
 func TestWaitingFreesTheSlot(t *testing.T) {
 	t.Parallel()
-	fake := newFake(t)
-	h := startWith(t, fake, Socket, testRules, func(c *Config) { c.MaxInFlight = 1 })
-	fake.RateLimitNext("chat.postMessage", 1, 3*time.Second)
-	h.send("<@UBOT> echo waits", nil)
-	if err := fake.WaitCalls(h.ctx, "chat.postMessage", 1); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		configure func(*Config)
+		// setUp readies the wait; waiting returns once #general's reply "waits" is waiting.
+		setUp, waiting func(t *testing.T, h *harness, log *logBuffer)
+	}{
+		{"429", func(*Config) {},
+			func(t *testing.T, h *harness, _ *logBuffer) {
+				h.fake.RateLimitNext("chat.postMessage", 1, 3*time.Second)
+			},
+			func(t *testing.T, h *harness, _ *logBuffer) {
+				if err := h.fake.WaitCalls(h.ctx, "chat.postMessage", 1); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{"pacing", func(c *Config) { c.PostInterval, c.PostBurst = 3*time.Second, 1 },
+			func(t *testing.T, h *harness, _ *logBuffer) {
+				h.send("<@UBOT> echo takes the turn", nil)
+				h.post()
+			},
+			func(t *testing.T, h *harness, log *logBuffer) {
+				waitLog(t, h.ctx, log, "pacing posts to the channel", "channel=CGENERAL")
+			}},
 	}
-	h.send("<@UBOT> echo goes first", map[string]any{"channel": "CRANDOM"})
-	if p := h.post(); p.Text != "goes first" {
-		t.Errorf("first post %q: the 429 wait held the only slot", p.Text)
-	}
-	if p := h.post(); p.Text != "waits" {
-		t.Errorf("second post %q", p.Text)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var log logBuffer
+			fake := newFake(t)
+			h := startWith(t, fake, Socket, testRules, func(c *Config) {
+				c.MaxInFlight = 1
+				c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				tt.configure(c)
+			})
+			tt.setUp(t, h, &log)
+			h.send("<@UBOT> echo waits", nil)
+			tt.waiting(t, h, &log)
+			h.send("<@UBOT> echo goes first", map[string]any{"channel": "CRANDOM"})
+			if p := h.post(); p.Text != "goes first" {
+				t.Errorf("first post %q: the wait held the only slot", p.Text)
+			}
+			if p := h.post(); p.Text != "waits" {
+				t.Errorf("second post %q", p.Text)
+			}
+		})
 	}
 }
 
