@@ -75,6 +75,18 @@ func msgJob(channel, text string) job {
 	return job{msg: engine.Message{ChannelID: channel, Text: text, UserID: "UALICE", TS: "1700000000.000100"}, received: time.Now()}
 }
 
+// waitDone waits for d's jobs, failing the test if they hang.
+func waitDone(t *testing.T, d *dispatcher) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { d.wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("jobs still running after 10s")
+	}
+}
+
 func heapInUse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
@@ -114,7 +126,7 @@ func TestBacklogBound(t *testing.T) {
 		t.Errorf("heap grew by %d MB while messages waited", grown>>20)
 	}
 	close(r.release)
-	d.wait()
+	waitDone(t, d)
 	if len(r.handled) != limit+1 || r.handled[0] != "C1 block" ||
 		r.handled[1] != "C1 "+fmt.Sprint(n-limit, pad) || r.handled[limit] != "C1 "+fmt.Sprint(n-1, pad) {
 		t.Errorf("handled %d messages, from %.20q to %.20q; want block, then the newest %d", len(r.handled), r.handled[1], r.handled[len(r.handled)-1], limit)
@@ -171,7 +183,7 @@ func TestBacklogWarnsOncePerMinute(t *testing.T) {
 		}
 	}
 	close(r.release)
-	d.wait()
+	waitDone(t, d)
 }
 
 // TestPanicInHandler: a panic ends only its message; the channel's worker
@@ -183,9 +195,9 @@ func TestPanicInHandler(t *testing.T) {
 	d := newDispatcher(1, 10, log.logger(), &stats, r.handle)
 	d.submit(msgJob("C1", "boom"))
 	d.submit(msgJob("C1", "after"))
-	d.wait()
+	waitDone(t, d)
 	d.submit(msgJob("C2", "other"))
-	d.wait()
+	waitDone(t, d)
 	if want := []string{"C1 after", "C2 other"}; !slices.Equal(r.handled, want) {
 		t.Errorf("handled %q, want %q", r.handled, want)
 	}
