@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,7 +191,7 @@ func (e *Engine) Handle(ctx context.Context, m Message) []Action {
 		if r.cooldown > 0 && !e.takeCooldown(r, m.ChannelID) {
 			continue
 		}
-		acts = append(acts, e.fire(ctx, rs, r, in, b)...)
+		acts = append(acts, e.fireSafely(ctx, rs, r, in, b)...)
 		if !r.cont {
 			break
 		}
@@ -218,6 +219,19 @@ func (e *Engine) takeCooldown(r *rule, channel string) bool {
 		e.pruneAt = max(1024, 2*len(e.cooldowns))
 	}
 	return true
+}
+
+// fireSafely is fire, except that a panic fails only the rule: it is
+// logged with the rule and channel, and the rule sends nothing.
+func (e *Engine) fireSafely(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) (acts []Action) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.opts.Logger.Error("rule panicked; it sends nothing", "rule", r.name, "channel", in.msg.ChannelID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			acts = nil
+		}
+	}()
+	return e.fire(ctx, rs, r, in, b)
 }
 
 // fire runs a rule's actions: fetch, then reply, then react.

@@ -20,6 +20,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/pace"
 )
 
 // Transports.
@@ -44,6 +45,17 @@ type Config struct {
 	// PingInterval is how long Socket Mode waits for a ping from Slack
 	// before it reconnects; default slack-go's 30s. Tests shorten it.
 	PingInterval time.Duration
+
+	// Posts to one channel are paced: PostBurst at once, then one per
+	// PostInterval; defaults 3 and 1s, as Slack asks.
+	PostInterval time.Duration
+	PostBurst    int
+	// RetryLimit is how long a call Slack answers 429 Too Many Requests is
+	// retried (after each Retry-After) before it is given up; default 2m.
+	RetryLimit time.Duration
+	// MaxBacklog bounds the messages waiting per channel; past it the
+	// oldest waiting message is dropped. Default 1,000.
+	MaxBacklog int
 }
 
 // A FatalError is a problem that retrying will not fix, such as a rejected
@@ -65,6 +77,8 @@ type Bot struct {
 	log       *slog.Logger
 	names     *names
 	seen      *dedupe
+	pacer     *pace.Pacer // paces posts per channel
+	stats     Stats
 }
 
 // Dial checks the tokens with auth.test and learns who the bot is. A
@@ -121,6 +135,7 @@ func Dial(ctx context.Context, cfg Config) (*Bot, error) {
 		UserID: auth.UserID, BotID: auth.BotID, Name: auth.User, Team: auth.Team,
 		cfg: cfg, transport: transport, api: api, log: cfg.Logger,
 		names: newNames(api, 4096, time.Hour), seen: newDedupe(8192),
+		pacer: newPacer(cfg),
 	}
 	return b, nil
 }
@@ -151,7 +166,7 @@ func (b *Bot) Run(ctx context.Context, eng *engine.Engine) error {
 	// Work outlives ctx by the grace period, so replies in flight finish.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	d := newDispatcher(b.cfg.MaxInFlight, func(j job) { b.handle(work, eng, j) })
+	d := b.newDispatcher(func(j job) { b.handle(work, eng, j) })
 
 	var err error
 	switch b.transport {

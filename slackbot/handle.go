@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/rulebot/rulebot/engine"
 )
-
-// maxAttempts bounds how often one Slack call is tried when Slack answers
-// 429 Too Many Requests.
-const maxAttempts = 5
 
 // handle runs one message through the engine and performs its actions.
 func (b *Bot) handle(ctx context.Context, eng *engine.Engine, j job) {
@@ -32,13 +29,21 @@ func (b *Bot) handle(ctx context.Context, eng *engine.Engine, j job) {
 		m.ChannelName, m.DM = name, m.DM || dm
 	}
 	for _, a := range eng.Handle(ctx, m) {
-		b.perform(ctx, a, j.received)
+		b.perform(ctx, j.slot, a, j.received)
 	}
 }
 
 // perform makes the Slack call for one action; failures are logged and
-// never stop the bot.
-func (b *Bot) perform(ctx context.Context, a engine.Action, received time.Time) {
+// never stop the bot. Posts are paced per channel, and a call Slack
+// answers 429 is retried; s is given up while waiting for either.
+func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.stats.Panics.Add(1)
+			b.log.Error("panic while sending; the bot goes on", "rule", a.Rule, "channel", a.Channel,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	var err error
 	switch a.Kind {
 	case engine.Reply:
@@ -54,7 +59,14 @@ func (b *Bot) perform(ctx context.Context, a engine.Action, received time.Time) 
 		if a.ThreadTS != "" {
 			opts = append(opts, slack.MsgOptionTS(a.ThreadTS))
 		}
-		err = retry(ctx, func() error {
+		if wait := b.pacer.Reserve(a.Channel, time.Now()); wait > 0 {
+			b.log.Debug("pacing posts to the channel", "rule", a.Rule, "channel", a.Channel, "wait", wait.String())
+			if err := s.sleep(ctx, wait); err != nil {
+				b.giveUp(a, fmt.Errorf("stopped while waiting for the channel's turn: %w", err))
+				return
+			}
+		}
+		err = b.retry(ctx, s, func() error {
 			_, _, err := b.api.PostMessageContext(ctx, a.Channel, opts...)
 			return err
 		})
@@ -62,7 +74,7 @@ func (b *Bot) perform(ctx context.Context, a engine.Action, received time.Time) 
 			b.log.Info("replied", "rule", a.Rule, "channel", a.Channel, "latency", time.Since(received).String())
 		}
 	case engine.React:
-		err = retry(ctx, func() error {
+		err = b.retry(ctx, s, func() error {
 			return b.api.AddReactionContext(ctx, a.Emoji, slack.NewRefToMessage(a.Channel, a.MessageTS))
 		})
 		if err != nil && err.Error() == "already_reacted" {
@@ -70,33 +82,38 @@ func (b *Bot) perform(ctx context.Context, a engine.Action, received time.Time) 
 		}
 	}
 	if err != nil {
-		b.log.Error(fmt.Sprintf("%s failed", kindName(a.Kind)), "rule", a.Rule, "channel", a.Channel, "error", err.Error())
+		b.giveUp(a, err)
 	}
 }
 
-func kindName(k engine.ActionKind) string {
-	if k == engine.React {
-		return "reactions.add"
+// giveUp logs and counts an action that was not performed.
+func (b *Bot) giveUp(a engine.Action, err error) {
+	b.stats.GivenUp.Add(1)
+	what, method := "reply", "chat.postMessage"
+	if a.Kind == engine.React {
+		what, method = "reaction", "reactions.add"
 	}
-	return "chat.postMessage"
+	b.log.Error(what+" given up", "rule", a.Rule, "channel", a.Channel, "method", method, "error", err.Error())
 }
 
 // retry calls f until it succeeds, fails with something other than a rate
-// limit, or maxAttempts is reached; after a 429 it waits Retry-After.
-func retry(ctx context.Context, f func() error) error {
-	for attempt := 1; ; attempt++ {
+// limit, or is still rate limited after the RetryLimit; after a 429 it
+// waits Retry-After (at least minRetryWait) without holding s.
+func (b *Bot) retry(ctx context.Context, s *slot, f func() error) error {
+	limit := b.retryLimit()
+	deadline := time.Now().Add(limit)
+	for {
 		err := f()
 		var rl *slack.RateLimitedError
-		if err == nil || !errors.As(err, &rl) || attempt == maxAttempts {
+		if err == nil || !errors.As(err, &rl) {
 			return err
 		}
-		wait := max(rl.RetryAfter, 100*time.Millisecond)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (gave up waiting: %w)", err, ctx.Err())
+		wait := max(rl.RetryAfter, minRetryWait)
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w; rate limited for longer than %s", err, limit)
+		}
+		if serr := s.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%w; stopped waiting: %w", err, serr)
 		}
 	}
 }

@@ -43,6 +43,7 @@ type harness struct {
 	fake   *slackfake.Server
 	kind   string
 	ctx    context.Context
+	bot    *Bot
 	seq    int
 	mu     sync.Mutex
 	runErr chan error
@@ -71,13 +72,22 @@ func compile(t testing.TB, src string) *engine.Rules {
 // start connects a bot over kind (RTM or Socket) and runs it until the test ends.
 func start(t testing.TB, fake *slackfake.Server, kind string, rules string) *harness {
 	t.Helper()
+	return startWith(t, fake, kind, rules, nil)
+}
+
+// startWith is start with a Config that configure may change first.
+func startWith(t testing.TB, fake *slackfake.Server, kind string, rules string, configure func(*Config)) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	cfg := Config{APIURL: fake.APIURL(), Transport: kind, Grace: 5 * time.Second, PingInterval: 500 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}
+		Logger: slog.New(slog.DiscardHandler), PostInterval: 10 * time.Millisecond}
 	if kind == Socket {
 		cfg.BotToken, cfg.AppToken = slackfake.DefaultBotToken, slackfake.DefaultAppToken
 	} else {
 		cfg.BotToken = slackfake.DefaultClassicBotToken
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	bot, err := Dial(ctx, cfg)
 	if err != nil {
@@ -89,7 +99,7 @@ func start(t testing.TB, fake *slackfake.Server, kind string, rules string) *har
 	}
 	eng := engine.New(compile(t, rules), engine.Options{BotUserID: bot.UserID, BotID: bot.BotID})
 	runCtx, stop := context.WithCancel(ctx)
-	h := &harness{t: t, fake: fake, kind: kind, ctx: ctx, runErr: make(chan error, 1)}
+	h := &harness{t: t, fake: fake, kind: kind, ctx: ctx, bot: bot, runErr: make(chan error, 1)}
 	go func() { h.runErr <- bot.Run(runCtx, eng) }()
 	t.Cleanup(func() {
 		stop()

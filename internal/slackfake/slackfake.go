@@ -303,6 +303,14 @@ func (s *Server) Calls(method string) int {
 	return s.calls[method]
 }
 
+// WaitCalls waits until the Web API method has been called n times in
+// total, whatever the answers.
+func (s *Server) WaitCalls(ctx context.Context, method string, n int) error {
+	return s.waitFor(ctx, fmt.Sprintf("%d %s call(s)", n, method), func() bool {
+		return s.calls[method] >= n
+	})
+}
+
 // FailNext makes the next n calls of the Web API method that pass
 // authentication answer {"ok":false,"error":code}, e.g. "channel_not_found".
 // Failures queue up with those of RateLimitNext, in order.

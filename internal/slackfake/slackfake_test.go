@@ -286,6 +286,31 @@ func TestPostMessageRateLimitedOnce(t *testing.T) {
 	}
 }
 
+func TestWaitCalls(t *testing.T) {
+	srv := newServer(t)
+	ctx := testContext(t)
+	api := newAPI(srv, slackfake.DefaultBotToken)
+	srv.RateLimitNext("chat.postMessage", 1, time.Second)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("hi", false))
+		done <- err
+	}()
+	// A call counts whatever its answer, here a 429.
+	if err := srv.WaitCalls(ctx, "chat.postMessage", 1); err != nil {
+		t.Fatal(err)
+	}
+	var rl *slack.RateLimitedError
+	if err := <-done; !errors.As(err, &rl) {
+		t.Errorf("PostMessage: %v, want rate limited", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := srv.WaitCalls(short, "chat.postMessage", 2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitCalls for a call never made: %v, want deadline exceeded", err)
+	}
+}
+
 func TestRateLimitedBody(t *testing.T) {
 	srv := newServer(t)
 	srv.RateLimitNext("chat.postMessage", 1, 0)

@@ -72,6 +72,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	handle, need := s.handler(method)
 	s.mu.Lock()
 	s.calls[method]++
+	s.notifyLocked()
 	kind, known := s.tokens[token]
 	code := ""
 	switch {
