@@ -21,6 +21,7 @@ func TestPanicInRuleIsRecovered(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	opts.HTTPClient = &http.Client{Transport: panicTransport{}}
 	e := engine.New(compile(t, `
+bot: {fetch: {allow: ["127.0.0.1"]}}
 rules:
   - name: boom
     match: {command: boom}
