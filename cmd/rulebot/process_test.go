@@ -599,3 +599,25 @@ func TestProcessChatStops(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessTestStops: SIGTERM stops `rulebot test` while a conversation
+// evaluates a costly expression.
+func TestProcessTestStops(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "rules.yaml", `rules:
+  - name: costly
+    match: {exact: costly}
+    reply: "{{ let s = repeat('a', 200000); len(filter(1..400000, upper(s) == s)) }}"
+`)
+	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "testdata/costly.yaml", "rules: ../rules.yaml\nconversation:\n  - costly\n")
+	p := startProc(t, nil, "test", filepath.Join(dir, "testdata"))
+	time.Sleep(500 * time.Millisecond) // compiling, then evaluating
+	sent := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// Once expressions have a budget (SPEC §8), the test may end by itself.
+	code, took := p.waitGone(sent, 5*time.Second)
+	t.Logf("rulebot test gone %s after SIGTERM, exit %d", took.Round(time.Millisecond), code)
+}

@@ -53,9 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "chat":
 		return cmdChat(ctx, rest, getenv, stdin, stdout, stderr)
 	case "check":
-		return cmdCheck(rest, getenv, stdout, stderr)
+		return untilStopped(ctx, func() error { return cmdCheck(rest, getenv, stdout, stderr) })
 	case "test":
-		return cmdTest(ctx, rest, getenv, stdout, stderr)
+		return untilStopped(ctx, func() error { return cmdTest(ctx, rest, getenv, stdout, stderr) })
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "rulebot", version())
 		return nil
@@ -65,6 +65,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	fmt.Fprint(stderr, usage)
 	return &exitError{code: 2, msg: fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// untilStopped runs f and returns its error, or, as soon as ctx ends
+// (SIGTERM, SIGINT), an exit error, leaving f running for main's os.Exit to
+// end: a file being compiled or a costly expression cannot be interrupted.
+func untilStopped(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return &exitError{code: 1, msg: "stopped by a signal"}
+	}
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
