@@ -48,8 +48,14 @@ func ParseChatLine(line string) (p Post, ok bool, err error) {
 }
 
 // ChatScript runs a conversation read line by line from in, writing its
-// transcript to sim.Out, until EOF or ctx ends.
+// transcript to sim.Out, until EOF or ctx ends. It returns ctx.Err() as soon
+// as ctx ends, even while it waits for a line or a rule is being evaluated;
+// that work is then left running, for the caller to exit.
 func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
+	return untilDone(ctx, func() error { return chatScript(ctx, sim, in, errOut) })
+}
+
+func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
@@ -73,15 +79,34 @@ func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 	return sc.Err()
 }
 
+// untilDone runs f and returns its error, or ctx.Err() as soon as ctx ends,
+// leaving f running: a read from a terminal or a pipe cannot be
+// interrupted, nor can a costly expression.
+func untilDone(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // ChatTerminal runs an interactive chat on the terminal whose file
 // descriptor is fd, with line editing and history. It returns at EOF
-// (Ctrl-D or Ctrl-C), on /quit, or when ctx ends.
+// (Ctrl-D or Ctrl-C), on /quit, or as soon as ctx ends, with the terminal
+// restored.
 func ChatTerminal(ctx context.Context, sim *Sim, fd int, rw io.ReadWriter) error {
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)
 	}
-	defer term.Restore(fd, old)
+	defer term.Restore(fd, old) // also when ctx ends while a line is read
+	return untilDone(ctx, func() error { return chatTerminal(ctx, sim, rw) })
+}
+
+func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 	t := term.NewTerminal(rw, ChatUser+"> ")
 	sim.Out = t
 	sim.HidePeople = true

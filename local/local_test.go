@@ -3,9 +3,13 @@ package local
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rulebot/rulebot/engine"
 )
 
 func TestEncode(t *testing.T) {
@@ -19,11 +23,51 @@ func TestEncode(t *testing.T) {
 		{"a & b < c > d", "a &amp; b &lt; c &gt; d"},
 		{"go to https://example.com/a?b=1&c=2.", "go to <https://example.com/a?b=1&amp;c=2>."},
 		{"https://x.test/@bob#frag", "<https://x.test/@bob#frag>"},
+		// A typed link markup is text: the URL inside is found before < and
+		// > are encoded, and ends at the |, so no entity joins it.
+		{"<http://evil|click>", "&lt;<http://evil>|click&gt;"},
+		{"<http://x.test/a?b=1&c=2>", "&lt;<http://x.test/a?b=1&amp;c=2>&gt;"},
+		{"see http://a.test|http://b.test @bob", "see <http://a.test>|<http://b.test> <@UBOB>"},
+		{"<@bob> <#random>", "&lt;<@UBOB>&gt; &lt;<#CRANDOM|random>&gt;"},
 	}
 	for _, tt := range tests {
 		if got := Encode(tt.typed, "rulebot"); got != tt.want {
 			t.Errorf("Encode(%q) = %q, want %q", tt.typed, got, tt.want)
 		}
+	}
+}
+
+// TestEncodeReadsBack checks that what a person types, encoded as Slack
+// sends it, is the text rules see.
+func TestEncodeReadsBack(t *testing.T) {
+	for _, typed := range []string{
+		"<http://evil|click>",
+		"a & b < c > d &amp; &lt;",
+		"go to https://example.com/a?b=1&c=2.",
+		"<https://example.com>",
+		"x|y <|> |http://a.test|",
+	} {
+		if got, _ := engine.Normalize(Encode(typed, "rulebot"), BotUserID); got != typed {
+			t.Errorf("Normalize(Encode(%q)) = %q", typed, got)
+		}
+	}
+}
+
+// TestChatTypedLink echoes a typed link markup through a rule: the bot sees
+// the text as typed and sends it escaped, so Slack shows it as text.
+func TestChatTypedLink(t *testing.T) {
+	rs, err := engine.Compile("rules.yaml", []byte("rules:\n  - {name: echo, reply: '{{ text }}'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sim := &Sim{Engine: engine.New(rs, engine.Options{BotUserID: BotUserID}), BotName: "rulebot", Now: time.Now, Out: &out}
+	if err := ChatScript(context.Background(), sim, strings.NewReader("<http://evil|click>\n"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want := "[#general] you: <http://evil|click>\n[#general] rulebot: &lt;http://evil|click&gt;\n"
+	if out.String() != want {
+		t.Errorf("transcript:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
 

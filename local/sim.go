@@ -129,15 +129,36 @@ func Line(place, who, text string) string {
 var (
 	mentionRE = regexp.MustCompile(`(^|[^\w@./])@([A-Za-z0-9][\w.-]*[A-Za-z0-9_]|[A-Za-z0-9])`)
 	channelRE = regexp.MustCompile(`(^|[^\w&#/])#([A-Za-z][\w-]*)`)
-	urlRE     = regexp.MustCompile(`https?://[^\s<>]+[^\s<>.,;:!?)'"]`)
+	// urlRE finds a URL in typed text. It ends before <, > and |, which
+	// Slack's markup uses around and inside links, so a typed
+	// <http://evil|click> can never become a link labelled "click".
+	urlRE = regexp.MustCompile(`https?://[^\s<>|]+[^\s<>|.,;:!?)'"]`)
+	// escaper encodes what Slack encodes: &, < and >.
+	escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 )
 
 // Encode turns text as a person types it into text as Slack sends it: &, <
 // and > become entities, @name a user mention (@channel, @here and
-// @everyone the special mentions), #name a channel link and a URL a link.
+// @everyone the special mentions), #name a channel link and a URL a link
+// (<URL>, with & inside it encoded too). URLs are found in the typed text,
+// before anything is encoded, as Slack does, so an entity never becomes part
+// of one: a typed <http://evil|click> arrives as &lt;<http://evil>|click&gt;,
+// whose text reads back as typed.
 func Encode(typed, botName string) string {
-	s := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(typed)
-	s = urlRE.ReplaceAllStringFunc(s, func(u string) string { return "<" + u + ">" })
+	var b strings.Builder
+	last := 0
+	for _, loc := range urlRE.FindAllStringIndex(typed, -1) {
+		b.WriteString(encodeWords(typed[last:loc[0]], botName))
+		b.WriteString("<" + escaper.Replace(typed[loc[0]:loc[1]]) + ">")
+		last = loc[1]
+	}
+	b.WriteString(encodeWords(typed[last:], botName))
+	return b.String()
+}
+
+// encodeWords encodes typed text that holds no URL.
+func encodeWords(typed, botName string) string {
+	s := escaper.Replace(typed)
 	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := mentionRE.FindStringSubmatch(m)
 		name := sub[2]

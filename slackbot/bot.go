@@ -10,8 +10,10 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -127,9 +129,13 @@ func Dial(ctx context.Context, cfg Config) (*Bot, error) {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
 	}
 	api := slack.New(cfg.BotToken, opts...)
-	auth, err := api.AuthTestContext(ctx)
+	apiURL := cfg.APIURL
+	if apiURL == "" {
+		apiURL = slack.APIURL
+	}
+	auth, err := authTest(ctx, cfg.HTTPClient, strings.TrimSuffix(apiURL, "/")+"/auth.test", cfg.BotToken)
 	if err != nil {
-		return nil, authError("SLACK_BOT_TOKEN", err)
+		return nil, err
 	}
 	b := &Bot{
 		UserID: auth.UserID, BotID: auth.BotID, Name: auth.User, Team: auth.Team,
@@ -138,6 +144,72 @@ func Dial(ctx context.Context, cfg Config) (*Bot, error) {
 		pacer: newPacer(cfg),
 	}
 	return b, nil
+}
+
+// authAnswer is Slack's answer to auth.test.
+type authAnswer struct {
+	OK     bool   `json:"ok"`
+	Error  string `json:"error"`
+	UserID string `json:"user_id"`
+	BotID  string `json:"bot_id"`
+	User   string `json:"user"`
+	Team   string `json:"team"`
+}
+
+// authTest asks Slack who the bot token belongs to. It is stricter than
+// slack-go, which takes {"ok": false} without an error, and an answer
+// without a user id, for success: the bot must never start without knowing
+// its own id, or it would answer itself. An answer without "ok": true and a
+// user id is a *FatalError; failing to get an answer is not.
+func authTest(ctx context.Context, client *http.Client, url, token string) (*authAnswer, error) {
+	const variable = "SLACK_BOT_TOKEN"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, &FatalError{fmt.Sprintf("SLACK_API_URL: %v", err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Slack to check %s: %w", variable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("cannot check %s: Slack answered auth.test with HTTP %s", variable, resp.Status)
+	}
+	var a authAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a); err != nil {
+		return nil, &FatalError{fmt.Sprintf("cannot check %s: the answer to auth.test is not Slack's JSON (is SLACK_API_URL Slack's Web API?)", variable)}
+	}
+	switch {
+	case !a.OK && a.Error != "":
+		err := authError(variable, errors.New(a.Error))
+		if fe := (*FatalError)(nil); errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, &FatalError{fmt.Sprintf("Slack refused auth.test for %s (%s)", variable, a.Error)}
+	case !a.OK:
+		return nil, &FatalError{fmt.Sprintf(`cannot check %s: Slack answered auth.test without "ok": true and without an error (is SLACK_API_URL Slack's Web API?)`, variable)}
+	case a.UserID == "":
+		return nil, &FatalError{fmt.Sprintf("Slack's answer to auth.test for %s has no user_id, so the bot cannot know its own id: use the bot token (xoxb-…) of a Slack app with a bot user", variable)}
+	case !isSlackID(a.UserID):
+		return nil, &FatalError{fmt.Sprintf("Slack's answer to auth.test for %s has a user_id that is not a Slack id (%q)", variable, a.UserID)}
+	}
+	return &a, nil
+}
+
+// isSlackID reports whether s looks like a Slack id: upper-case letters and
+// digits, as U123ABC.
+func isSlackID(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // authError explains a failed auth.test or connection for the variable that
@@ -158,15 +230,45 @@ func authError(variable string, err error) error {
 // Transport returns the transport Run uses: RTM or Socket.
 func (b *Bot) Transport() string { return b.transport }
 
+// abandonAfter is how long Run waits, once the grace period is over and the
+// replies still in flight are canceled, for replies that ignore their
+// cancellation (a costly expression cannot be interrupted) before it
+// abandons them and returns.
+const abandonAfter = time.Second
+
 // Run receives messages and answers them with eng until ctx ends, then
 // stops taking events, lets replies in flight finish within the grace
-// period and returns nil. It returns a *FatalError for problems a retry
-// will not fix.
+// period (counted from the end of ctx) and returns nil. Replies still
+// running when the grace period is over are canceled, and abandoned a
+// second later if they ignore it. It returns a *FatalError for problems a
+// retry will not fix.
 func (b *Bot) Run(ctx context.Context, eng *engine.Engine) error {
 	// Work outlives ctx by the grace period, so replies in flight finish.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	d := b.newDispatcher(func(j job) { b.handle(work, eng, j) })
+
+	// The grace period starts when ctx ends (or the transport fails),
+	// however long the transport then takes to close.
+	stopped, stop := context.WithCancel(ctx)
+	defer stop()
+	graceOver := make(chan struct{})
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-stopped.Done():
+		case <-finished:
+			return
+		}
+		t := time.NewTimer(b.cfg.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			close(graceOver)
+		case <-finished:
+		}
+	}()
 
 	var err error
 	switch b.transport {
@@ -175,15 +277,21 @@ func (b *Bot) Run(ctx context.Context, eng *engine.Engine) error {
 	default:
 		err = b.runRTM(ctx, d)
 	}
+	stop()
 
 	drained := make(chan struct{})
 	go func() { d.wait(); close(drained) }()
 	select {
 	case <-drained:
-	case <-time.After(b.cfg.Grace):
-		b.log.Warn("grace period over: canceling replies still in flight", "grace", b.cfg.Grace.String())
-		stopWork()
-		<-drained
+		return err
+	case <-graceOver:
+	}
+	b.log.Warn("grace period over: canceling replies still in flight", "grace", b.cfg.Grace.String())
+	stopWork()
+	select {
+	case <-drained:
+	case <-time.After(abandonAfter):
+		b.log.Error("replies still running after the grace period ignore their cancellation: abandoning them", "grace", b.cfg.Grace.String())
 	}
 	return err
 }

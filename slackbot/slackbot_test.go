@@ -392,3 +392,53 @@ func TestFatalErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDialAuthTest: Dial starts only when auth.test says ok and who the bot
+// is; an answer that does not is fatal, while failing to get one is not.
+func TestDialAuthTest(t *testing.T) {
+	tests := []struct {
+		answer string // "" for the fake's own answer
+		fatal  bool
+		want   string // in the error; for success, the bot's ids
+	}{
+		{"", false, "UBOT BBOT"},
+		{`{"ok":true,"user_id":"W1","user":"bot"}`, false, "W1 "},
+		{`{"ok":true}`, true, "has no user_id"},
+		{`{"ok":true,"user_id":"","bot_id":"B1"}`, true, "has no user_id"},
+		{`{"ok":true,"user_id":"u b"}`, true, "not a Slack id"},
+		{`{"ok":false}`, true, `without "ok": true and without an error`},
+		{`{"user_id":"UBOT"}`, true, `without "ok": true`},
+		{`{"ok":false,"error":"invalid_auth"}`, true, "SLACK_BOT_TOKEN was rejected by Slack (invalid_auth)"},
+		{`{"ok":false,"error":"team_access_not_granted"}`, true, "Slack refused auth.test for SLACK_BOT_TOKEN (team_access_not_granted)"},
+		{`[]`, true, "not Slack's JSON"},
+		{"rate limited", false, "HTTP 429"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.answer, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			fake := newFake(t)
+			switch tt.answer {
+			case "":
+			case "rate limited":
+				fake.RateLimitNext("auth.test", 1, time.Second)
+			default:
+				fake.AnswerNext("auth.test", 1, tt.answer)
+			}
+			bot, err := Dial(ctx, Config{BotToken: slackfake.DefaultBotToken, APIURL: fake.APIURL()})
+			if err == nil {
+				if got := bot.UserID + " " + bot.BotID; got != tt.want {
+					t.Errorf("ids %q, want %q", got, tt.want)
+				}
+				return
+			}
+			var fe *FatalError
+			if errors.As(err, &fe) != tt.fatal || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v (fatal: %v); want fatal %v, containing %q", err, fe != nil, tt.fatal, tt.want)
+			}
+			if strings.Contains(err.Error(), slackfake.DefaultBotToken) {
+				t.Errorf("the error shows the token")
+			}
+		})
+	}
+}

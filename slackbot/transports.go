@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -41,6 +42,17 @@ func connectError(transport string, err error) error {
 		return authError("SLACK_APP_TOKEN", err)
 	}
 	return authError("SLACK_BOT_TOKEN", err)
+}
+
+// connectionFailed logs a connection error that slack-go retries: a
+// warning, unless the bot is stopping, when the error is the stop itself
+// (context canceled, a closed connection) and not worth one.
+func (b *Bot) connectionFailed(stopping bool, transport string, ce *slack.ConnectionErrorEvent) {
+	level := slog.LevelWarn
+	if stopping {
+		level = slog.LevelDebug
+	}
+	b.log.Log(context.Background(), level, "Slack connection failed; retrying", "transport", transport, "error", ce.Error(), "backoff", ce.Backoff.String())
 }
 
 // runSocket receives events over Socket Mode until ctx ends.
@@ -84,7 +96,7 @@ func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
 					fatal = connectError(Socket, ce.ErrorObj)
 					cancel()
 				} else if ce != nil {
-					b.log.Warn("Slack connection failed; retrying", "transport", Socket, "error", ce.Error(), "backoff", ce.Backoff.String())
+					b.connectionFailed(ctx.Err() != nil, Socket, ce)
 				}
 			case socketmode.EventTypeInvalidAuth:
 				fatal = &FatalError{"Slack rejected SLACK_APP_TOKEN: check the app-level token (xapp-…)"}
@@ -174,7 +186,7 @@ func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
 					}
 					stop()
 				} else {
-					b.log.Warn("Slack connection failed; retrying", "transport", RTM, "error", data.Error(), "backoff", data.Backoff.String())
+					b.connectionFailed(stopping, RTM, data)
 				}
 			case *slack.InvalidAuthEvent:
 				if fatal == nil {

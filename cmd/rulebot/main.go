@@ -18,7 +18,10 @@ func main() {
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-stop
-		cancel() // stop taking events; replies in flight get -grace to finish
+		// Stop taking events; replies in flight get -grace to finish. run
+		// returns within -grace + 2s whatever is stuck (chat, check and test
+		// at once), and os.Exit below ends what is still running.
+		cancel()
 		for s := range stop {
 			if s == os.Interrupt { // Ctrl-C twice: the user means it
 				fmt.Fprintln(os.Stderr, "rulebot: interrupted twice; exiting now")

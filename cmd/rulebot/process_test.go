@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,8 +52,18 @@ type proc struct {
 
 func startProc(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startProcWith(t, nil, env, args...)
+}
+
+// startProcWith is startProc with setup, if not nil, called on the command
+// before it starts (to connect its stdin and stdout).
+func startProcWith(t *testing.T, setup func(*exec.Cmd), env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json"}, env...)
+	if setup != nil {
+		setup(cmd)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -297,4 +309,316 @@ func TestProcessBadTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// logLines decodes the process's JSON log, one map per line; a line that is
+// not JSON (rulebot's last words on stderr) is {"msg": line}.
+func (p *proc) logLines() []map[string]any {
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(p.logText()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			m = map[string]any{"msg": l}
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// waitGone waits for the process to exit after a signal sent at sent, and
+// returns its exit code and how long it took.
+func (p *proc) waitGone(sent time.Time, limit time.Duration) (int, time.Duration) {
+	p.t.Helper()
+	code := p.wait(limit)
+	return code, time.Since(sent)
+}
+
+// TestProcessSIGHUPDuringStartup sends SIGHUPs while Slack has not yet
+// answered auth.test: the process survives, and reloads the rules once it
+// serves, since the file changed after it was read.
+func TestProcessSIGHUPDuringStartup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	release := fake.Hold("auth.test")
+	defer release()
+	rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
+	p := startProc(t, slackEnv(fake, rules), "run")
+	if err := fake.WaitCalls(ctx, "auth.test", 1); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: two}\n")
+	for range 5 {
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		time.Sleep(20 * time.Millisecond)
+	}
+	release()
+	p.waitLog("connected to Slack", 1)
+	p.waitLog("rules reloaded: 1 rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
+		t.Errorf("reply %q, want the reloaded rules' %q", got, "two")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+// TestProcessSIGTERMDuringStartup stops the process while auth.test hangs:
+// it stops at once, cleanly.
+func TestProcessSIGTERMDuringStartup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	defer fake.Hold("auth.test")()
+	p := startProc(t, slackEnv(fake, "../../rules.yaml"), "run")
+	if err := fake.WaitCalls(ctx, "auth.test", 1); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	code, took := p.waitGone(sent, 5*time.Second)
+	t.Logf("stopped %s after SIGTERM", took.Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("exit %d, want 0:\n%s", code, p.logText())
+	}
+	lines := p.logLines()
+	if first, last := lines[0]["msg"], lines[len(lines)-1]["msg"]; !strings.HasPrefix(fmt.Sprint(first), "stopping") || last != "rulebot stopped" {
+		t.Errorf("log does not go from stopping to rulebot stopped:\n%s", p.logText())
+	}
+}
+
+// TestProcessAuthTestAnswers: an auth.test answer that does not say ok, or
+// does not say who the bot is, is a start-up error.
+func TestProcessAuthTestAnswers(t *testing.T) {
+	tests := []struct{ answer, want string }{
+		{`{"ok":true}`, "has no user_id, so the bot cannot know its own id"},
+		{`{"ok":true,"user_id":"","bot_id":"B1"}`, "has no user_id"},
+		{`{"ok":false}`, `without "ok": true and without an error`},
+		{`{"ok":"yes","user_id":"UBOT"}`, "not Slack's JSON"},
+		{`{"user_id":"UBOT"}`, `without "ok": true`},
+		{`{"ok":true,"user_id":"<@UX>"}`, "not a Slack id"},
+		{`{"ok":false,"error":"team_access_not_granted"}`, "Slack refused auth.test for SLACK_BOT_TOKEN (team_access_not_granted)"},
+		{`<html>502 Bad Gateway</html>`, "not Slack's JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.answer, func(t *testing.T) {
+			fake := slackfake.New()
+			defer fake.Close()
+			fake.AnswerNext("auth.test", 1, tt.answer)
+			p := startProc(t, slackEnv(fake, "../../rules.yaml"), "run")
+			if code := p.wait(10 * time.Second); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			log := p.logText()
+			if !strings.Contains(log, tt.want) || strings.Count(strings.TrimSpace(log), "\n") != 0 {
+				t.Errorf("stderr is not one line saying %q:\n%s", tt.want, log)
+			}
+			if strings.Contains(log, slackfake.DefaultBotToken) || strings.Contains(log, slackfake.DefaultAppToken) {
+				t.Errorf("stderr shows a token:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestProcessStopIsBounded: SIGTERM ends the process within -grace plus
+// 2 seconds whatever is still running: a Slack call that never answers
+// (the RTM transport cannot be canceled while it connects), or an
+// expression that ignores its cancellation.
+func TestProcessStopIsBounded(t *testing.T) {
+	const grace = time.Second
+	// slack is generous room for a loaded machine on top of the bound.
+	const bound, slack = grace + 2*time.Second, 3 * time.Second
+	tests := []struct {
+		name string
+		// stick starts rulebot and gets it stuck.
+		stick func(t *testing.T, ctx context.Context, fake *slackfake.Server) *proc
+		code  int            // the exit code
+		why   *regexp.Regexp // what the log must say
+	}{
+		{"rtm.connect never answers", func(t *testing.T, ctx context.Context, fake *slackfake.Server) *proc {
+			fake.Hold("rtm.connect")
+			env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=../../rules.yaml"}
+			p := startProc(t, env, "run", "-grace", grace.String())
+			if err := fake.WaitCalls(ctx, "rtm.connect", 1); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, 1, regexp.MustCompile(`rulebot did not stop within the grace period plus 2s: exiting with work still running`)},
+		// Once expressions have a budget (SPEC §8), this one fails at once
+		// instead, and the process simply stops.
+		{"a costly expression", func(t *testing.T, ctx context.Context, fake *slackfake.Server) *proc {
+			rules := write(t, t.TempDir(), "rules.yaml", `rules:
+  - name: costly
+    match: {command: costly}
+    reply: "{{ let s = repeat('a', 200000); len(filter(1..400000, upper(s) == s)) }}"
+`)
+			p := startProc(t, slackEnv(fake, rules), "run", "-grace", grace.String())
+			p.waitLog("connected to Slack", 1)
+			env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
+				"text": "<@UBOT> costly", "ts": "1700000000.000001"}, slackfake.EventOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fake.WaitAck(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+			// The handler looks the channel up just before it evaluates.
+			if err := fake.WaitCalls(ctx, "conversations.info", 1); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			return p
+		}, 0, regexp.MustCompile(`ignore their cancellation: abandoning them|too costly`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			fake := slackfake.New()
+			defer fake.Close()
+			p := tt.stick(t, ctx, fake)
+			sent := time.Now()
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			code, took := p.waitGone(sent, bound+slack)
+			t.Logf("gone %s after SIGTERM with -grace %s (bound %s)", took.Round(time.Millisecond), grace, bound)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, p.logText())
+			}
+			if !tt.why.MatchString(p.logText()) {
+				t.Errorf("log lacks %q:\n%s", tt.why, p.logText())
+			}
+		})
+	}
+}
+
+// TestProcessStopLog stops a bot again and again, over both transports and
+// while Socket Mode reconnects: no warning once "stopping" is logged, and
+// "rulebot stopped" last.
+func TestProcessStopLog(t *testing.T) {
+	kinds := []string{"socket", "rtm", "socket reconnecting"}
+	for i := range 12 {
+		kind := kinds[i%len(kinds)]
+		t.Run(fmt.Sprintf("%d %s", i, kind), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			fake := slackfake.New()
+			defer fake.Close()
+			rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
+			env := slackEnv(fake, rules)
+			if kind == "rtm" {
+				env = []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=" + rules}
+			}
+			p := startProc(t, env, "run")
+			p.waitLog("connected to Slack", 1)
+			switch kind {
+			case "socket":
+				say(t, ctx, fake, "<@UBOT> v")
+			case "rtm":
+				if err := fake.SendRTM(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
+					"text": "<@UBOT> v", "ts": "1700000000.000001"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fake.WaitPost(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "socket reconnecting":
+				if err := fake.WaitConnections(ctx, slackfake.SocketMode, 1); err != nil {
+					t.Fatal(err)
+				}
+				defer fake.Hold("apps.connections.open")()
+				fake.DropConnections()
+				if err := fake.WaitCalls(ctx, "apps.connections.open", 2); err != nil {
+					t.Fatalf("%v\n%s", err, p.logText())
+				}
+			}
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			if code := p.wait(10 * time.Second); code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			stopping := -1
+			lines := p.logLines()
+			for i, l := range lines {
+				if strings.HasPrefix(fmt.Sprint(l["msg"]), "stopping") && stopping < 0 {
+					stopping = i
+				}
+				if stopping >= 0 && (l["level"] == "WARN" || l["level"] == "ERROR") {
+					t.Errorf("a %s line on a clean stop: %v", l["level"], l)
+				}
+			}
+			if last := lines[len(lines)-1]["msg"]; stopping < 0 || last != "rulebot stopped" {
+				t.Errorf("log does not go from stopping to rulebot stopped at the end:\n%s", p.logText())
+			}
+		})
+	}
+}
+
+// TestProcessChatStops: SIGTERM stops chat while it waits for a line on a
+// pipe, and while it evaluates a costly one.
+func TestProcessChatStops(t *testing.T) {
+	rules := write(t, t.TempDir(), "rules.yaml", `rules:
+  - name: costly
+    match: {exact: costly}
+    reply: "{{ let s = repeat('a', 200000); len(filter(1..400000, upper(s) == s)) }}"
+  - {name: hi, match: {exact: hi}, reply: hello}
+`)
+	for _, line := range []string{"", "costly"} {
+		t.Run(fmt.Sprintf("%q", line), func(t *testing.T) {
+			var stdin io.WriteCloser
+			var stdout io.Reader
+			p := startProcWith(t, func(cmd *exec.Cmd) {
+				var err error
+				if stdin, err = cmd.StdinPipe(); err != nil {
+					t.Fatal(err)
+				}
+				if stdout, err = cmd.StdoutPipe(); err != nil {
+					t.Fatal(err)
+				}
+			}, nil, "chat", "-rules", rules)
+			defer stdin.Close() // never before the end: chat waits for more
+			// Once chat answers, its signal handlers are in place.
+			io.WriteString(stdin, "hi\n")
+			out := bufio.NewReader(stdout)
+			for _, want := range []string{"[#general] you: hi\n", "[#general] rulebot: hello\n"} {
+				if got, err := out.ReadString('\n'); got != want {
+					t.Fatalf("transcript line %q (%v), want %q", got, err, want)
+				}
+			}
+			if line != "" {
+				io.WriteString(stdin, line+"\n")
+				time.Sleep(300 * time.Millisecond) // evaluating
+			}
+			sent := time.Now()
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			code, took := p.waitGone(sent, 5*time.Second)
+			t.Logf("chat gone %s after SIGTERM", took.Round(time.Millisecond))
+			if code != 1 || !strings.Contains(p.logText(), "chat stopped by a signal") {
+				t.Errorf("exit %d, stderr:\n%s", code, p.logText())
+			}
+		})
+	}
+}
+
+// TestProcessTestStops: SIGTERM stops `rulebot test` while a conversation
+// evaluates a costly expression.
+func TestProcessTestStops(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "rules.yaml", `rules:
+  - name: costly
+    match: {exact: costly}
+    reply: "{{ let s = repeat('a', 200000); len(filter(1..400000, upper(s) == s)) }}"
+`)
+	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "testdata/costly.yaml", "rules: ../rules.yaml\nconversation:\n  - costly\n")
+	p := startProc(t, nil, "test", filepath.Join(dir, "testdata"))
+	time.Sleep(500 * time.Millisecond) // compiling, then evaluating
+	sent := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// Once expressions have a budget (SPEC §8), the test may end by itself.
+	code, took := p.waitGone(sent, 5*time.Second)
+	t.Logf("rulebot test gone %s after SIGTERM, exit %d", took.Round(time.Millisecond), code)
 }

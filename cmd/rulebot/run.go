@@ -52,9 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "chat":
 		return cmdChat(ctx, rest, getenv, stdin, stdout, stderr)
 	case "check":
-		return cmdCheck(rest, getenv, stdout, stderr)
+		return untilStopped(ctx, func() error { return cmdCheck(rest, getenv, stdout, stderr) })
 	case "test":
-		return cmdTest(ctx, rest, getenv, stdout, stderr)
+		return untilStopped(ctx, func() error { return cmdTest(ctx, rest, getenv, stdout, stderr) })
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "rulebot", version())
 		return nil
@@ -64,6 +64,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	fmt.Fprint(stderr, usage)
 	return &exitError{code: 2, msg: fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// untilStopped runs f and returns its error, or, as soon as ctx ends
+// (SIGTERM, SIGINT), an exit error, leaving f running for main's os.Exit to
+// end: a file being compiled or a costly expression cannot be interrupted.
+func untilStopped(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return &exitError{code: 1, msg: "stopped by a signal"}
+	}
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -128,15 +142,22 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 		Logger:     logger,
 	})
 	sim := &local.Sim{Engine: eng, BotName: rs.Bot.Name, Now: time.Now, Out: stdout}
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if out, ok := stdout.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
-			return local.ChatTerminal(ctx, sim, int(f.Fd()), struct {
-				io.Reader
-				io.Writer
-			}{f, out})
-		}
+	in, _ := stdin.(*os.File)
+	out, _ := stdout.(*os.File)
+	if in != nil && out != nil && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
+		err = local.ChatTerminal(ctx, sim, int(in.Fd()), struct {
+			io.Reader
+			io.Writer
+		}{in, out})
+	} else {
+		err = local.ChatScript(ctx, sim, stdin, stderr)
 	}
-	return local.ChatScript(ctx, sim, stdin, stderr)
+	if err != nil && ctx.Err() != nil {
+		// SIGTERM or SIGINT: the chat returned at once, even if a line was
+		// being read or evaluated; main exits, ending that.
+		return &exitError{code: 1, msg: "chat stopped by a signal"}
+	}
+	return err
 }
 
 func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -208,7 +229,21 @@ func cmdTest(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
+// hardStopSlack is how long past the grace period run waits for the bot to
+// stop before it gives up on whatever is stuck (a Slack call that does not
+// answer, an expression that ignores its cancellation) and returns, so that
+// the process exits within -grace plus this.
+const hardStopSlack = 2 * time.Second
+
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	// A SIGHUP kills a Go program that does not take it. Take it before
+	// anything else: one that arrives during start-up (while the rules load
+	// or Slack answers auth.test) waits in hup and reloads the rules once
+	// the bot serves, since the file may have changed after it was read.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs := newFlags("run", stderr)
 	rulesPath := rulesFlag(fs, getenv)
 	transport := fs.String("transport", slackbot.Auto, "how to connect: auto (socket when SLACK_APP_TOKEN is set, else rtm), rtm or socket")
@@ -220,18 +255,70 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	rs, err := loadRules(*rulesPath, stderr)
+	start := time.Now()
+
+	// The bot sees the stop only once "stopping" is logged, so that line
+	// comes before anything else of the shutdown.
+	botCtx, stopBot := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBot()
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(botCtx, runConfig{rules: *rulesPath, transport: *transport, grace: *grace,
+			getenv: getenv, logger: logger, stderr: stderr, hup: hup})
+	}()
+	select {
+	case err := <-served: // a start-up error or a fatal one: serve ends only so before the stop
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("stopping: taking no new events; replies in flight may finish", "grace", grace.String())
+	stopBot()
+	bound := time.NewTimer(*grace + hardStopSlack)
+	defer bound.Stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			return err
+		}
+		logger.Info("rulebot stopped", "uptime", time.Since(start).Round(time.Second).String())
+		return nil
+	case <-bound.C:
+		// main exits at once, ending whatever is stuck.
+		logger.Error("rulebot did not stop within the grace period plus "+hardStopSlack.String()+": exiting with work still running",
+			"grace", grace.String())
+		return &exitError{code: 1}
+	}
+}
+
+// runConfig is what serve needs from run's flags and environment.
+type runConfig struct {
+	rules, transport string
+	grace            time.Duration
+	getenv           func(string) string
+	logger           *slog.Logger
+	stderr           io.Writer
+	hup              <-chan os.Signal
+}
+
+// serve loads the rules, connects to Slack and answers messages until ctx
+// ends. A stop during start-up is not an error.
+func serve(ctx context.Context, c runConfig) error {
+	logger := c.logger
+	rs, err := loadRules(c.rules, c.stderr)
 	if err != nil {
 		return err
 	}
 	bot, err := slackbot.Dial(ctx, slackbot.Config{
-		BotToken:  getenv("SLACK_BOT_TOKEN"),
-		AppToken:  getenv("SLACK_APP_TOKEN"),
-		APIURL:    getenv("SLACK_API_URL"),
-		Transport: *transport,
-		Grace:     *grace,
+		BotToken:  c.getenv("SLACK_BOT_TOKEN"),
+		AppToken:  c.getenv("SLACK_APP_TOKEN"),
+		APIURL:    c.getenv("SLACK_API_URL"),
+		Transport: c.transport,
+		Grace:     c.grace,
 		Logger:    logger,
 	})
+	if ctx.Err() != nil {
+		return nil // stopped during start-up
+	}
 	var fatal *slackbot.FatalError
 	if errors.As(err, &fatal) {
 		return &exitError{code: 2, msg: fatal.Error()}
@@ -243,37 +330,28 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		BotUserID:  bot.UserID,
 		BotID:      bot.BotID,
 		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
-		Getenv:     getenv,
+		Getenv:     c.getenv,
 		Logger:     logger,
 	})
-	logger.Info("rulebot starting", "version", version(), "rules", *rulesPath, "rule_count", rs.Len(),
-		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "team", bot.Team)
+	logger.Info("rulebot starting", "version", version(), "rules", c.rules, "rule_count", rs.Len(),
+		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "bot_id", bot.BotID, "team", bot.Team)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
-				logger.Info("stopping: taking no new events; replies in flight may finish", "grace", grace.String())
 				return
-			case <-hup:
-				reload(*rulesPath, eng, logger)
+			case <-c.hup:
+				reload(c.rules, eng, logger)
 			}
 		}
 	}()
 
-	start := time.Now()
 	err = bot.Run(ctx, eng)
 	if errors.As(err, &fatal) {
 		return &exitError{code: 2, msg: fatal.Error()}
 	}
-	if err != nil {
-		return err
-	}
-	logger.Info("rulebot stopped", "uptime", time.Since(start).Round(time.Second).String())
-	return nil
+	return err
 }
 
 // reload compiles the rules file again and swaps it in; on any error the

@@ -185,6 +185,9 @@ type Server struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the state below changes
 	closed  bool
+	done    chan struct{} // closed by Close: releases held calls
+
+	holds map[string]chan struct{} // Web API method → closed on release
 
 	tokens   map[string]TokenKind
 	users    map[string]string  // ID → name
@@ -230,6 +233,8 @@ func New(opts ...Option) *Server {
 		// default origin check would refuse.
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+		holds:    make(map[string]chan struct{}),
 		tokens: map[string]TokenKind{
 			DefaultBotToken:        TokenBot,
 			DefaultClassicBotToken: TokenClassicBot,
@@ -266,6 +271,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.done)
 	s.mu.Unlock()
 	s.DropConnections()
 	s.ts.Close()
@@ -326,6 +332,35 @@ func (s *Server) FailNext(method string, n int, code string) {
 func (s *Server) RateLimitNext(method string, n int, retryAfter time.Duration) {
 	secs := int64((retryAfter + time.Second - 1) / time.Second)
 	s.addFailures(method, n, failure{rateLimited: true, retryAfter: max(secs, 0)})
+}
+
+// AnswerNext makes the next n calls of the Web API method that pass
+// authentication answer body, a JSON text, with HTTP 200, e.g. `{"ok":true}`
+// for an auth.test that does not say who the token belongs to. Answers queue
+// up with those of FailNext and RateLimitNext, in order.
+func (s *Server) AnswerNext(method string, n int, body string) {
+	s.addFailures(method, n, failure{body: body})
+}
+
+// Hold makes every call of the Web API method wait, once counted by Calls,
+// until release is called (or the client gives up, or the Server closes).
+// release may be called more than once.
+func (s *Server) Hold(method string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.holds[method] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.holds[method] == ch {
+				delete(s.holds, method)
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 func (s *Server) addFailures(method string, n int, f failure) {

@@ -683,3 +683,46 @@ func TestClose(t *testing.T) {
 		}
 	}
 }
+
+func TestAnswerNext(t *testing.T) {
+	srv := newServer(t)
+	srv.AnswerNext("auth.test", 1, `{"ok":true,"user":"rulebot"}`)
+	for i, want := range []string{`{"ok":true,"user":"rulebot"}`, `"user_id":"UBOT"`} {
+		resp, body := rawCall(t, srv, http.MethodPost, "auth.test", url.Values{"token": {slackfake.DefaultBotToken}}, nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("call %d: %s %s, want %s", i+1, resp.Status, body, want)
+		}
+	}
+}
+
+func TestHold(t *testing.T) {
+	srv := newServer(t)
+	ctx := testContext(t)
+	release := srv.Hold("auth.test")
+	answered := make(chan error, 1)
+	go func() {
+		_, err := newAPI(srv, slackfake.DefaultBotToken).AuthTestContext(ctx)
+		answered <- err
+	}()
+	if err := srv.WaitCalls(ctx, "auth.test", 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("a held call was answered: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	release()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+
+	// A call still held when the Server closes does not keep Close waiting.
+	srv.Hold("users.info")
+	go newAPI(srv, slackfake.DefaultBotToken).GetUserInfoContext(ctx, "U1")
+	if err := srv.WaitCalls(ctx, "users.info", 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}

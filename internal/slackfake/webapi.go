@@ -19,6 +19,7 @@ type failure struct {
 	code        string // Slack error code, answered with HTTP 200
 	rateLimited bool   // answer HTTP 429 instead
 	retryAfter  int64  // seconds, for rateLimited
+	body        string // answer this JSON text with HTTP 200 instead, when not empty
 }
 
 // apiCall is an authenticated Web API call.
@@ -73,6 +74,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[method]++
 	s.notifyLocked()
+	hold := s.holds[method]
 	kind, known := s.tokens[token]
 	code := ""
 	switch {
@@ -103,9 +105,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done(): // the client gave up
+			return
+		case <-s.done:
+			return
+		}
+	}
+
 	switch {
 	case code != "":
 		writeJSON(w, http.StatusOK, slackError(code))
+	case failed && f.body != "":
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		io.WriteString(w, f.body)
 	case failed && f.rateLimited:
 		w.Header().Set("Retry-After", strconv.FormatInt(f.retryAfter, 10))
 		writeJSON(w, http.StatusTooManyRequests, slackError("ratelimited"))
