@@ -286,8 +286,9 @@ func (b *Bot) Run(ctx context.Context, eng *engine.Engine) error {
 		return err
 	case <-graceOver:
 	}
-	b.log.Warn("grace period over: canceling replies still in flight", "grace", b.cfg.Grace.String())
 	stopWork()
+	b.log.Warn("grace period over: canceling replies still in flight", "grace", b.cfg.Grace.String(),
+		"dropped_waiting", d.dropWaiting())
 	select {
 	case <-drained:
 	case <-time.After(abandonAfter):

@@ -105,6 +105,21 @@ func (d *dispatcher) run(j job) {
 	d.handle(j)
 }
 
+// dropWaiting discards every job still waiting in every channel, counts
+// them as stopped and returns how many there were. Jobs in flight go on.
+func (d *dispatcher) dropWaiting() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for c, q := range d.queues {
+		n += len(q)
+		clear(q)
+		d.queues[c] = q[:0] // the channel's worker finds it empty and ends
+	}
+	d.stats.Stopped.Add(int64(n))
+	return n
+}
+
 // waiting returns how many jobs wait in channel's queue.
 func (d *dispatcher) waiting(channel string) int {
 	d.mu.Lock()

@@ -208,3 +208,33 @@ func TestPanicInHandler(t *testing.T) {
 		t.Errorf("log:\n%s\nwant one ERROR line naming the channel and the panic", log.String())
 	}
 }
+
+// TestDropWaiting: when the grace period ends, the messages still waiting
+// are dropped and counted, not handled one by one on a canceled context;
+// the job in flight finishes and later channels are unaffected.
+func TestDropWaiting(t *testing.T) {
+	var log logBuffer
+	var stats Stats
+	r := newRecorder()
+	d := newDispatcher(4, 1000, log.logger(), &stats, r.handle)
+	for _, c := range []string{"C1", "C2"} {
+		d.submit(msgJob(c, "block"))
+		<-r.started
+	}
+	for i := range 5 {
+		d.submit(msgJob("C1", fmt.Sprint("waiting ", i)))
+		d.submit(msgJob("C2", fmt.Sprint("waiting ", i)))
+	}
+	if got := d.dropWaiting(); got != 10 {
+		t.Errorf("dropWaiting = %d, want 10", got)
+	}
+	if got := stats.Stopped.Load(); got != 10 {
+		t.Errorf("Stopped = %d, want 10", got)
+	}
+	close(r.release)
+	waitDone(t, d)
+	slices.Sort(r.handled)
+	if want := []string{"C1 block", "C2 block"}; !slices.Equal(r.handled, want) {
+		t.Errorf("handled %q, want only the jobs in flight %q", r.handled, want)
+	}
+}

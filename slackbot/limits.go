@@ -25,6 +25,7 @@ type Stats struct {
 	Backlog atomic.Int64 // messages dropped unanswered because too many waited in their channel
 	GivenUp atomic.Int64 // replies and reactions given up: Slack refused them, or was still rate limiting after RetryLimit
 	Panics  atomic.Int64 // messages whose handling panicked (recovered)
+	Stopped atomic.Int64 // messages still waiting when the grace period ended, dropped unanswered
 }
 
 // Stats returns the bot's counters.
