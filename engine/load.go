@@ -148,16 +148,15 @@ func (l *loader) load(src []byte) *Rules {
 			Msg: fmt.Sprintf("not UTF-8 text: byte 0x%02X is not part of a UTF-8 character (save the file as UTF-8)", src[i])})
 		return nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		l.Problems = append(l.Problems, yamlpos.SyntaxProblem(l.File, err))
+	root, ok := l.Parse(src)
+	if !ok {
 		return nil
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		l.Errorf(nil, "the file is empty: it needs a rules: list")
 		return nil
 	}
-	root := yamlpos.Resolve(doc.Content[0])
+	root = yamlpos.Resolve(root)
 	top, ok := l.Mapping(root, "the file", "version", "bot", "vars", "rules")
 	if !ok {
 		return nil

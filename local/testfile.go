@@ -57,16 +57,15 @@ func ReadTestFile(path string) (*TestFile, error) {
 
 func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 	tf := &TestFile{Path: path, Clock: DefaultClock, Seed: 1, Fetch: map[string]Canned{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		c.Problems = append(c.Problems, yamlpos.SyntaxProblem(path, err))
+	root, ok := c.Parse(src)
+	if !ok {
 		return nil
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		c.Errorf(nil, "the file is empty: a test needs a conversation: list")
 		return nil
 	}
-	root := yamlpos.Resolve(doc.Content[0])
+	root = yamlpos.Resolve(root)
 	top, ok := c.Mapping(root, "test", "rules", "clock", "seed", "fetch", "conversation")
 	if !ok {
 		return nil
