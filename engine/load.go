@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,6 +44,7 @@ type BotConfig struct {
 	Unfurl        Unfurl
 	FetchTimeout  time.Duration
 	FetchMaxBytes int64
+	Flood         Flood // answers to other bots' messages per channel
 }
 
 // Unfurl says whether Slack should expand links and media in a reply.
@@ -231,11 +233,12 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 		Unfurl:        Unfurl{Links: false, Media: true},
 		FetchTimeout:  5 * time.Second,
 		FetchMaxBytes: 1 << 20,
+		Flood:         Flood{N: 10, Per: time.Minute},
 	}
 	if p == nil {
 		return c
 	}
-	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch")
+	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch", "flood")
 	if !ok {
 		return c
 	}
@@ -254,6 +257,9 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 	if v := m["unfurl"]; v != nil {
 		c.Unfurl = l.unfurl(v.Val, "bot.unfurl", c.Unfurl)
 	}
+	if v := m["flood"]; v != nil {
+		c.Flood = l.flood(v.Val, c.Flood)
+	}
 	if v := m["fetch"]; v != nil {
 		if f, ok := l.Mapping(v.Val, "bot.fetch", "timeout", "max_bytes"); ok {
 			if t := f["timeout"]; t != nil {
@@ -269,6 +275,39 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 		}
 	}
 	return c
+}
+
+// maxFlood bounds bot.flood's count, and so the times kept per channel;
+// Slack takes about one message per second per channel anyway.
+const maxFlood = 1000
+
+var floodRE = regexp.MustCompile(`^\s*(\d+)\s*/\s*(\S+)\s*$`)
+
+// flood reads bot.flood: N/DURATION, at most N answers to other bots per
+// channel within DURATION. There is no "off": a loop must always end.
+func (l *loader) flood(n *yaml.Node, def Flood) Flood {
+	s, ok := l.Str(n, "bot.flood")
+	if !ok {
+		return def
+	}
+	m := floodRE.FindStringSubmatch(s)
+	var f Flood
+	var err error
+	if m != nil {
+		f.N, err = strconv.Atoi(m[1])
+		if err == nil {
+			f.Per, err = time.ParseDuration(m[2])
+		}
+	}
+	switch {
+	case m == nil || err != nil || f.Per <= 0:
+		l.Errorf(n, "bot.flood: %q is not a limit like 10/1m (at most 10 answers to other bots per channel and minute)", s)
+	case f.N < 1 || f.N > maxFlood:
+		l.Errorf(n, "bot.flood: %q: the count must be from 1 to %d (to never answer bots, use ignore_bots: true)", s, maxFlood)
+	default:
+		return f
+	}
+	return def
 }
 
 var nameRE = regexp.MustCompile(`^[\p{L}\p{N}._-]+$`)
