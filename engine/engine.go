@@ -299,7 +299,7 @@ func (e *Engine) fail(r *rule, in *input, env map[string]any, err error) []Actio
 func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text string) []Action {
 	parts, truncated := splitReply(trimReply(sanitize(text)))
 	if truncated {
-		e.opts.Logger.Warn(fmt.Sprintf("reply too long: sending the first %d messages of %d characters, the last cut with …", MaxReplyParts, MaxReplyChars),
+		e.opts.Logger.Warn(fmt.Sprintf("reply too long: sending it as %d messages of at most %d characters, the last cut with …", MaxReplyParts, MaxReplyChars),
 			"rule", rule, "channel", in.msg.ChannelID, "chars", utf8.RuneCountInString(text))
 		e.dropped(DropReplyTruncated)
 	}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -222,6 +223,64 @@ func itoa(i int) string {
 		b[n] = byte('0' + i%10)
 		if i /= 10; i == 0 {
 			return string(b[n:])
+		}
+	}
+}
+
+// TestHelpSplit checks that the built-in help is split like any reply.
+func TestHelpSplit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "  - {name: r%d, match: {command: r%d}, help: \"r%d — the help line of rule number %d\", reply: x}\n", i, i, i, i)
+	}
+	e := engine.New(compile(t, b.String()), options())
+	acts := e.Handle(context.Background(), at("help"))
+	if len(acts) != 3 { // 300 lines of about 38 characters
+		t.Fatalf("help: %d messages, want 3", len(acts))
+	}
+	var all []string
+	for _, a := range acts {
+		all = append(all, a.Text)
+	}
+	if n := strings.Count(strings.Join(all, "\n"), "\n"); n != 299 {
+		t.Errorf("help: %d lines, want 300", n+1)
+	}
+	for i, a := range acts {
+		if n := utf8.RuneCountInString(a.Text); a.Rule != "help" || n > engine.MaxReplyChars || !strings.HasPrefix(a.Text, "r") {
+			t.Errorf("help part %d: rule %s, %d characters, starts %.20q", i, a.Rule, n, a.Text)
+		}
+	}
+}
+
+func TestFloodConfig(t *testing.T) {
+	tests := []struct {
+		value string
+		want  engine.Flood
+		err   string
+	}{
+		{"10/1m", engine.Flood{N: 10, Per: time.Minute}, ""},
+		{" 5 / 30s ", engine.Flood{N: 5, Per: 30 * time.Second}, ""},
+		{"1000/1h", engine.Flood{N: 1000, Per: time.Hour}, ""},
+		{"10", engine.Flood{}, `"10" is not a limit like 10/1m`},
+		{"off", engine.Flood{}, `"off" is not a limit like 10/1m`},
+		{"10/0s", engine.Flood{}, `"10/0s" is not a limit like 10/1m`},
+		{"10/-1m", engine.Flood{}, `"10/-1m" is not a limit like 10/1m`},
+		{"10/1x", engine.Flood{}, `"10/1x" is not a limit like 10/1m`},
+		{"-1/1m", engine.Flood{}, `"-1/1m" is not a limit like 10/1m`},
+		{"1001/1m", engine.Flood{}, `"1001/1m": the count must be from 1 to 1000`},
+		{"99999999999999999999/1m", engine.Flood{}, `is not a limit like 10/1m`},
+	}
+	for _, tt := range tests {
+		src := fmt.Sprintf("bot: {ignore_bots: false, flood: %q}\nrules:\n  - {name: a, reply: x}\n", tt.value)
+		rs, err := engine.Compile("rules.yaml", []byte(src))
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("flood: %q: %v", tt.value, err)
+		case tt.err == "" && rs.Bot.Flood != tt.want:
+			t.Errorf("flood: %q = %+v, want %+v", tt.value, rs.Bot.Flood, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), "rules.yaml:1:34: bot.flood: ") || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("flood: %q: error %v, want one at 1:34 with %q", tt.value, err, tt.err)
 		}
 	}
 }
