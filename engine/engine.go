@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -63,6 +64,11 @@ type Options struct {
 	Intn       func(n int) int     // random choice in [0, n) for reply lists and pick()
 	Getenv     func(string) string // env() in expressions
 	Logger     *slog.Logger
+	// Dropped, when set, is called once for every answer or part of one
+	// that a limit kept from being sent, with the reason (DropBotFlood,
+	// DropReplyTruncated): a hook for a metric such as
+	// rulebot_dropped_total{reason}. It must be safe for concurrent use.
+	Dropped func(reason string)
 }
 
 // An Engine decides what to do with messages according to its current
@@ -75,6 +81,8 @@ type Engine struct {
 	mu        sync.Mutex
 	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
 	pruneAt   int                       // prune expired cooldowns when there are more than this
+
+	flood floodGuard // answers to other bots' messages, per channel
 }
 
 type cooldownKey struct{ rule, channel string }
@@ -165,6 +173,36 @@ func (e *Engine) Handle(ctx context.Context, m Message) []Action {
 	if e.ignored(rs, m) {
 		return nil
 	}
+	acts := e.handle(ctx, rs, m)
+	if len(acts) > 0 && (m.BotID != "" || m.Subtype == "bot_message") && !e.floodOK(rs, m, acts) {
+		return nil
+	}
+	return acts
+}
+
+// floodOK records an answer to another bot's message and reports whether
+// it may be sent: no more than bot.flood answers per channel and window.
+// An answer counts once however many messages and reactions it holds: a
+// loop goes message for message, and a reaction can feed one too.
+func (e *Engine) floodOK(rs *Rules, m Message, acts []Action) bool {
+	ok, warn := e.flood.take(m.ChannelID, e.opts.Now(), rs.Bot.Flood)
+	if !ok {
+		if warn {
+			e.opts.Logger.Warn("bot.flood reached: not answering other bots' messages in this channel for now",
+				"channel", m.ChannelID, "limit", rs.Bot.Flood.String(), "rule", acts[0].Rule, "bot_id", m.BotID)
+		}
+		e.dropped(DropBotFlood)
+	}
+	return ok
+}
+
+func (e *Engine) dropped(reason string) {
+	if e.opts.Dropped != nil {
+		e.opts.Dropped(reason)
+	}
+}
+
+func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 	in := e.prepare(rs, m)
 	if acts, ok := e.help(rs, in); ok {
 		return acts
@@ -257,9 +295,7 @@ func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bind
 		if err != nil {
 			return e.fail(r, in, env, err)
 		}
-		if text = trimReply(text); text != "" {
-			acts = append(acts, e.reply(r.name, in, r.thread, r.unfurl, text))
-		}
+		acts = append(acts, e.reply(r.name, in, r.thread, r.unfurl, text)...)
 	}
 	if r.react != "" {
 		acts = append(acts, Action{Kind: React, Rule: r.name, Channel: in.msg.ChannelID, Emoji: r.react, MessageTS: in.msg.TS})
@@ -281,18 +317,28 @@ func (e *Engine) fail(r *rule, in *input, env map[string]any, err error) []Actio
 		e.opts.Logger.Warn("on_error failed", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
 		return nil
 	}
-	if text = trimReply(text); text == "" {
-		return nil
-	}
-	return []Action{e.reply(r.name, in, r.thread, r.unfurl, text)}
+	return e.reply(r.name, in, r.thread, r.unfurl, text)
 }
 
-func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text string) Action {
-	a := Action{Kind: Reply, Rule: rule, Channel: in.msg.ChannelID, Text: text, Unfurl: u, ThreadTS: in.msg.ThreadTS}
-	if a.ThreadTS == "" && thread {
-		a.ThreadTS = in.msg.TS
+// reply returns the Reply actions that send text, in order: NUL bytes
+// removed, invalid UTF-8 replaced, trailing white space trimmed, and split
+// into messages Slack takes (see splitReply). Empty text sends nothing.
+func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text string) []Action {
+	parts, truncated := splitReply(trimReply(sanitize(text)))
+	if truncated {
+		e.opts.Logger.Warn(fmt.Sprintf("reply too long: sending it as %d messages of at most %d characters, the last cut with …", MaxReplyParts, MaxReplyChars),
+			"rule", rule, "channel", in.msg.ChannelID, "chars", utf8.RuneCountInString(text))
+		e.dropped(DropReplyTruncated)
 	}
-	return a
+	ts := in.msg.ThreadTS
+	if ts == "" && thread {
+		ts = in.msg.TS
+	}
+	acts := make([]Action, len(parts))
+	for i, p := range parts {
+		acts[i] = Action{Kind: Reply, Rule: rule, Channel: in.msg.ChannelID, Text: p, Unfurl: u, ThreadTS: ts}
+	}
+	return acts
 }
 
 // trimReply drops trailing white space from every line and from the end.
@@ -339,7 +385,7 @@ func (e *Engine) help(rs *Rules, in *input) ([]Action, bool) {
 			}
 		}
 	}
-	return []Action{e.reply("help", in, false, rs.Bot.Unfurl, text)}, true
+	return e.reply("help", in, false, rs.Bot.Unfurl, text), true
 }
 
 func (r *rule) hasCommand(name string) bool {

@@ -765,6 +765,7 @@ rules:
 		Unfurl:        engine.Unfurl{Links: false, Media: true},
 		FetchTimeout:  5 * time.Second,
 		FetchMaxBytes: 1 << 20,
+		Flood:         engine.Flood{N: 10, Per: time.Minute},
 	}
 	if rs.Bot != want {
 		t.Errorf("Bot = %+v, want %+v", rs.Bot, want)
@@ -780,6 +781,7 @@ bot:
   ignore_bots: false
   unfurl: {links: true, media: false}
   fetch: {timeout: 250ms, max_bytes: 512KiB}
+  flood: 3/30s
 rules:
   - name: a
     reply: "{{ bot.name }}"
@@ -790,6 +792,7 @@ rules:
 		Unfurl:        engine.Unfurl{Links: true, Media: false},
 		FetchTimeout:  250 * time.Millisecond,
 		FetchMaxBytes: 512 << 10,
+		Flood:         engine.Flood{N: 3, Per: 30 * time.Second},
 	}
 	if rs.Bot != want {
 		t.Errorf("Bot = %+v, want %+v", rs.Bot, want)

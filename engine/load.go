@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,7 @@ type BotConfig struct {
 	FetchTimeout  time.Duration
 	FetchMaxBytes int64
 	FetchAllow    *netguard.Policy // bot.fetch.allow; nil allows public addresses only
+	Flood         Flood            // answers to other bots' messages per channel
 }
 
 // Unfurl says whether Slack should expand links and media in a reply.
@@ -150,16 +152,15 @@ func (l *loader) load(src []byte) *Rules {
 			Msg: fmt.Sprintf("not UTF-8 text: byte 0x%02X is not part of a UTF-8 character (save the file as UTF-8)", src[i])})
 		return nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		l.Problems = append(l.Problems, yamlpos.SyntaxProblem(l.File, err))
+	root, ok := l.Parse(src)
+	if !ok {
 		return nil
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		l.Errorf(nil, "the file is empty: it needs a rules: list")
 		return nil
 	}
-	root := yamlpos.Resolve(doc.Content[0])
+	root = yamlpos.Resolve(root)
 	top, ok := l.Mapping(root, "the file", "version", "bot", "vars", "rules")
 	if !ok {
 		return nil
@@ -234,11 +235,12 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 		Unfurl:        Unfurl{Links: false, Media: true},
 		FetchTimeout:  5 * time.Second,
 		FetchMaxBytes: 1 << 20,
+		Flood:         Flood{N: 10, Per: time.Minute},
 	}
 	if p == nil {
 		return c
 	}
-	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch")
+	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch", "flood")
 	if !ok {
 		return c
 	}
@@ -256,6 +258,9 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 	}
 	if v := m["unfurl"]; v != nil {
 		c.Unfurl = l.unfurl(v.Val, "bot.unfurl", c.Unfurl)
+	}
+	if v := m["flood"]; v != nil {
+		c.Flood = l.flood(v.Val, c.Flood)
 	}
 	if v := m["fetch"]; v != nil {
 		if f, ok := l.Mapping(v.Val, "bot.fetch", "timeout", "max_bytes", "allow"); ok {
@@ -299,6 +304,39 @@ func (l *loader) fetchAllow(n *yaml.Node) *netguard.Policy {
 		}
 	}
 	return p
+}
+
+// maxFlood bounds bot.flood's count, and so the times kept per channel;
+// Slack takes about one message per second per channel anyway.
+const maxFlood = 1000
+
+var floodRE = regexp.MustCompile(`^\s*(\d+)\s*/\s*(\S+)\s*$`)
+
+// flood reads bot.flood: N/DURATION, at most N answers to other bots per
+// channel within DURATION. There is no "off": a loop must always end.
+func (l *loader) flood(n *yaml.Node, def Flood) Flood {
+	s, ok := l.Str(n, "bot.flood")
+	if !ok {
+		return def
+	}
+	m := floodRE.FindStringSubmatch(s)
+	var f Flood
+	var err error
+	if m != nil {
+		f.N, err = strconv.Atoi(m[1])
+		if err == nil {
+			f.Per, err = time.ParseDuration(m[2])
+		}
+	}
+	switch {
+	case m == nil || err != nil || f.Per <= 0:
+		l.Errorf(n, "bot.flood: %q is not a limit like 10/1m (at most 10 answers to other bots per channel and minute)", s)
+	case f.N < 1 || f.N > maxFlood:
+		l.Errorf(n, "bot.flood: %q: the count must be from 1 to %d (to never answer bots, use ignore_bots: true)", s, maxFlood)
+	default:
+		return f
+	}
+	return def
 }
 
 var nameRE = regexp.MustCompile(`^[\p{L}\p{N}._-]+$`)

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/regfile"
 	"github.com/rulebot/rulebot/internal/udiff"
 )
 
@@ -123,7 +124,7 @@ func findTests(paths []string, run *regexp.Regexp) ([]string, error) {
 // test names its rules file (rules: FILE), a rules file lists its rules.
 // Rules files may then sit beside the tests that use them.
 func isRulesFile(path string) bool {
-	src, err := os.ReadFile(path)
+	src, err := regfile.Read(path, engine.MaxFileSize)
 	if err != nil {
 		return false
 	}
@@ -150,7 +151,7 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 		if errors.As(err, &list) {
 			return false, err
 		}
-		return false, engine.ErrorList{{File: path, Msg: err.Error()}}
+		return false, engine.ErrorList{{File: path, Msg: strings.TrimPrefix(err.Error(), path+": ")}}
 	}
 	rulesPath := tf.Rules
 	if rulesPath == "" {
@@ -158,7 +159,7 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 	}
 	rs := cache[rulesPath]
 	if rs == nil {
-		src, err := os.ReadFile(rulesPath)
+		src, err := regfile.Read(rulesPath, engine.MaxFileSize)
 		if err != nil {
 			return false, engine.ErrorList{{File: path, Msg: fmt.Sprintf("rules: %v", err)}}
 		}

@@ -2,13 +2,14 @@ package local
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/regfile"
 	"github.com/rulebot/rulebot/internal/yamlpos"
 )
 
@@ -41,7 +42,7 @@ var DefaultClock = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // ReadTestFile reads and checks a test file. Every problem is reported,
 // positioned, in the returned yamlpos.ErrorList.
 func ReadTestFile(path string) (*TestFile, error) {
-	src, err := os.ReadFile(path)
+	src, err := regfile.Read(path, engine.MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -56,16 +57,15 @@ func ReadTestFile(path string) (*TestFile, error) {
 
 func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 	tf := &TestFile{Path: path, Clock: DefaultClock, Seed: 1, Fetch: map[string]Canned{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		c.Problems = append(c.Problems, yamlpos.SyntaxProblem(path, err))
+	root, ok := c.Parse(src)
+	if !ok {
 		return nil
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		c.Errorf(nil, "the file is empty: a test needs a conversation: list")
 		return nil
 	}
-	root := yamlpos.Resolve(doc.Content[0])
+	root = yamlpos.Resolve(root)
 	top, ok := c.Mapping(root, "test", "rules", "clock", "seed", "fetch", "conversation")
 	if !ok {
 		return nil
@@ -146,7 +146,7 @@ func readCanned(c *yamlpos.Checker, dir string, n *yaml.Node, out map[string]Can
 			}
 		case file != nil:
 			if s, ok := c.Str(file.Val, what+": file"); ok {
-				b, err := os.ReadFile(filepath.Join(dir, s))
+				b, err := regfile.Read(filepath.Join(dir, s), engine.MaxFileSize)
 				if err != nil {
 					c.Errorf(file.Val, "%s: %v", what, err)
 				}

@@ -69,7 +69,7 @@ func TestCheck(t *testing.T) {
 			bad + ":4:11: rule \"got\": the name is used by the rule at line 2 too",
 			good + ": 1 rule ok",
 		}},
-		{[]string{"check", filepath.Join(dir, "missing.yaml")}, nil, 1, []string{"missing.yaml: open"}},
+		{[]string{"check", filepath.Join(dir, "missing.yaml")}, nil, 1, []string{"missing.yaml: no such file or directory"}},
 	}
 	for _, tt := range tests {
 		code, out, _ := rulebot(t, tt.env, "", tt.args...)

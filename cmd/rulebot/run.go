@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/regfile"
 	"github.com/rulebot/rulebot/local"
 	"github.com/rulebot/rulebot/slackbot"
 )
@@ -109,7 +110,7 @@ func rulesFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 // loadRules reads and compiles a rules file. Problems are printed as check
 // prints them; a file with errors is exit code 2.
 func loadRules(path string, stderr io.Writer) (*engine.Rules, error) {
-	src, err := os.ReadFile(path)
+	src, err := regfile.Read(path, engine.MaxFileSize)
 	if err != nil {
 		return nil, &exitError{code: 2, msg: err.Error()}
 	}
@@ -175,9 +176,9 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	failed := false
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := regfile.Read(f, engine.MaxFileSize)
 		if err != nil {
-			fmt.Fprintf(stdout, "%s: %v\n", f, err)
+			fmt.Fprintln(stdout, err)
 			failed = true
 			continue
 		}
@@ -358,7 +359,7 @@ func serve(ctx context.Context, c runConfig) error {
 // old rules keep serving and every problem is logged as check prints it.
 // Reloads are serialized: they all run on the one signal goroutine.
 func reload(path string, eng *engine.Engine, logger *slog.Logger) {
-	src, err := os.ReadFile(path)
+	src, err := regfile.Read(path, engine.MaxFileSize)
 	if err != nil {
 		logger.Error("reload failed; keeping the old rules", "error", err.Error())
 		return
