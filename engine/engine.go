@@ -43,10 +43,19 @@ const (
 )
 
 // An Action is one thing the bot does in answer to a message.
+//
+// A Reply goes to exactly one place: Channel (an id) when To and DMUser are
+// empty; else the channel or user named by To ("#ops", "@alice"), which the
+// transport resolves; else the direct message with the user id DMUser,
+// which the transport opens. Ephemeral replies (to the user id Ephemeral,
+// in Channel and ThreadTS) are shown only to that user.
 type Action struct {
 	Kind      ActionKind
 	Rule      string // the rule that made it ("help" for the built-in help)
-	Channel   string
+	Channel   string // the channel id: Reply's destination unless To or DMUser is set; React's message's channel
+	To        string // Reply: "#NAME" or "@NAME", a destination by name (rule key to)
+	DMUser    string // Reply: the user id whose direct message receives it (to: dm)
+	Ephemeral string // Reply: the user id that alone sees it (chat.postEphemeral)
 	ThreadTS  string // Reply: the thread to post into, or "" for the channel
 	Text      string // Reply: the text, ready for Slack
 	Unfurl    Unfurl // Reply: whether Slack should expand links and media
