@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/expr-lang/expr/vm"
+	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 )
 
 // A Message is one chat message as a transport received it.
@@ -165,7 +165,7 @@ func (e *Engine) Handle(ctx context.Context, m Message) []Action {
 		}
 		if r.when != nil {
 			env := in.bind(b)
-			v, err := vm.Run(r.when, env)
+			v, err := exprlimit.Run(r.when, env)
 			if err != nil {
 				e.opts.Logger.Warn("when failed; the rule does not fire", "rule", r.name, "channel", m.ChannelID, "error", runError(err).Error())
 				continue
@@ -342,7 +342,7 @@ func (e *Engine) runtimeFuncs(env map[string]any) {
 	}
 	env["env"] = func(name string) (string, error) {
 		if forbiddenEnv(name) {
-			return "", fmt.Errorf("env(%q): SLACK_* variables cannot be read by rules", name)
+			return "", fmt.Errorf("env(%q): SLACK_* variables and REDIS_URL cannot be read by rules", name)
 		}
 		return e.opts.Getenv(name), nil
 	}
