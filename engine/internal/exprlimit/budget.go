@@ -14,7 +14,7 @@ import (
 
 // The budget of one evaluation. A unit of work is about what one
 // nanosecond buys: copying or scanning a byte or two. Evaluations that use
-// the whole budget take 10 to 50 ms of CPU time (see TestBudgetTime).
+// the whole budget take 10 to 50 ms of CPU time (BenchmarkFullBudget).
 const (
 	MaxWork = 10_000_000
 	MaxMem  = 16 << 20 // bytes allocated, in total
@@ -22,6 +22,9 @@ const (
 	iterCost = 64
 	// callCost is the work of calling a metered function.
 	callCost = 32
+	// valueCost is the work of visiting one value through reflection, as
+	// JSON encoding does.
+	valueCost = 128
 	// slotSize is the memory of one element of a list, or one entry of a map.
 	slotSize = 16
 )
@@ -95,8 +98,8 @@ var meters = func() map[string]meterFunc {
 			if b == nil {
 				return nil, ErrTooCostly
 			}
-			n := deepSize(args[1], MaxMem/6+1)
-			return args[1], b.charge(n, mul(n, 6)) // JSON may write a byte as \u00XX
+			work, mem := textCost(args[1])
+			return args[1], b.charge(work, mem)
 		},
 		fnMatches: func(args ...any) (any, error) {
 			s, re := args[1], args[2]
@@ -207,11 +210,13 @@ var builtinCosts = map[string]costFunc{
 	"hasSuffix":   scanCost,
 	"date":        scanCost,
 	"duration":    scanCost,
-	"toJSON":      textCost,
-	"string":      textCost,
+	"toJSON":      textArgCost,
+	"string":      textArgCost,
 	"fromJSON": func(a []any) (int64, int64) {
 		n := size(a[0])
-		return n, mul(n, 16) // "[1,1,…]": a value of 16 bytes or more per 2 bytes
+		// Decoding takes some 10 ns a byte; "[1,1,…]" is a value of 16
+		// bytes or more per 2 bytes.
+		return mul(n, 16), mul(n, 16)
 	},
 	"toBase64": func(a []any) (int64, int64) {
 		n := size(a[0])
@@ -268,10 +273,7 @@ func scanCost(a []any) (int64, int64) {
 	return n, 0
 }
 
-func textCost(a []any) (int64, int64) {
-	n := deepSize(a[0], MaxMem/6+1)
-	return n, mul(n, 6)
-}
+func textArgCost(a []any) (int64, int64) { return textCost(a[0]) }
 
 func listCost(a []any) (int64, int64) {
 	var n int64
@@ -326,49 +328,58 @@ func size(v any) int64 {
 	return max(8, mul(int64(length(v)), slotSize))
 }
 
-// deepSize is about how many bytes v takes written out as JSON, counting
-// no further than limit (it returns more than limit then).
-func deepSize(v any, limit int64) int64 {
-	var n int64
+// deepSize is about how many bytes v takes written out as JSON, and how
+// many values it holds, counting no further than limit bytes (it returns
+// more than limit then).
+func deepSize(v any, limit int64) (bytes, values int64) {
 	stack := []reflect.Value{reflect.ValueOf(v)}
-	for len(stack) > 0 && n <= limit {
+	for len(stack) > 0 && bytes <= limit {
 		rv := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		values++
 		switch rv.Kind() {
 		case reflect.String:
-			n += int64(rv.Len()) + 2
+			bytes += int64(rv.Len()) + 2
 		case reflect.Slice, reflect.Array:
 			if rv.Type().Elem().Kind() == reflect.Uint8 {
-				n += int64(rv.Len())*4/3 + 2
+				bytes += int64(rv.Len())*4/3 + 2
 				continue
 			}
-			n += 2 + int64(rv.Len())
-			for i := 0; i < rv.Len() && n <= limit; i++ {
+			bytes += 2 + int64(rv.Len())
+			for i := 0; i < rv.Len() && bytes <= limit; i++ {
 				stack = append(stack, rv.Index(i))
 			}
 		case reflect.Map:
-			n += 2 + 2*int64(rv.Len())
+			bytes += 2 + 2*int64(rv.Len())
 			it := rv.MapRange()
-			for it.Next() && n <= limit {
+			for it.Next() && bytes <= limit {
 				stack = append(stack, it.Key(), it.Value())
 			}
 		case reflect.Struct:
-			n += 2
-			for i := 0; i < rv.NumField() && n <= limit; i++ {
-				n += 8
+			bytes += 2
+			for i := 0; i < rv.NumField() && bytes <= limit; i++ {
+				bytes += 8
 				stack = append(stack, rv.Field(i))
 			}
 		case reflect.Pointer, reflect.Interface:
 			if !rv.IsNil() {
 				stack = append(stack, rv.Elem())
 			} else {
-				n += 4
+				bytes += 4
 			}
 		default:
-			n += 24 // a number or a boolean
+			bytes += 24 // a number or a boolean
 		}
 	}
-	return n
+	return bytes, values
+}
+
+// textCost is the cost of writing v out as text (JSON or Go's %v): a byte
+// of output is a unit of work and 6 bytes of memory (JSON may write a byte
+// as \u00XX); each value, reached through reflection, is valueCost units.
+func textCost(v any) (work, mem int64) {
+	bytes, values := deepSize(v, MaxMem/6+1)
+	return sat(bytes, mul(values, valueCost)), mul(bytes, 6)
 }
 
 // deepLen is how many values v holds, lists counted down to their leaves,

@@ -27,7 +27,8 @@ var predicates = map[string]bool{
 //     toJSON, …) is replaced by a version that charges first (builtinCosts);
 //   - the operands of +, of a function call, and, inside a loop, of
 //     comparisons and searches, charge their size;
-//   - a range and a regexp match that is not a constant charge their size.
+//   - a range and a regexp match that is not a constant charge their size;
+//   - a list or map written in a loop charges its size.
 //
 // Each rewrite keeps the node's type, so the compiler emits the same code
 // around it. loop says whether *n runs once per iteration of a loop.
@@ -81,9 +82,15 @@ func meter(n *ast.Node, loop bool) {
 		for i := range x.Nodes {
 			meter(&x.Nodes[i], loop)
 		}
+		if loop { // a new list each iteration
+			replace(n, fnMem, x)
+		}
 	case *ast.MapNode:
 		for i := range x.Pairs {
 			meter(&x.Pairs[i], loop)
+		}
+		if loop {
+			replace(n, fnMem, x)
 		}
 	case *ast.PairNode:
 		meter(&x.Key, loop)
@@ -124,6 +131,8 @@ func meterBinary(n *ast.Node, x *ast.BinaryNode, loop bool) {
 	case "matches":
 		if _, ok := x.Right.(*ast.StringNode); !ok {
 			replace(n, fnMatches, x.Left, x.Right)
+		} else if loop {
+			wrap(&x.Left, fnWork)
 		}
 	case "==", "!=", "<", ">", "<=", ">=", "contains", "startsWith", "endsWith", "in":
 		if loop {
