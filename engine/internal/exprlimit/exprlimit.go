@@ -219,6 +219,9 @@ func children(n ast.Node) []ast.Node {
 // Run evaluates p against env with a fresh Budget, stored in env under Key.
 // An evaluation that exceeds its budget fails with ErrTooCostly.
 func Run(p *vm.Program, env map[string]any) (any, error) {
+	if env == nil {
+		env = map[string]any{}
+	}
 	b, _ := env[Key].(*Budget)
 	if b == nil {
 		b = new(Budget)
