@@ -170,6 +170,8 @@ func TestExpressionBudget(t *testing.T) {
 		{"{{ len(flatten(map(1..1000, 1..1000))) }}", "", tooCostly},
 		{"{{ len(json(map(1..100000, rest))) }}", long, tooCostly},
 		{"{{ len(urlquery(reduce(1..20, #acc + #acc, rest))) }}", long, tooCostly},
+		{"{{ 1..1000000 }}", "", tooCostly},
+		{"{{ map(1..100000, rest) }}", "", tooCostly},
 
 		// Within the budget.
 		{"{{ len(filter(1..100000, # % 2 == 0)) }}", "", "50000"},
@@ -179,6 +181,7 @@ func TestExpressionBudget(t *testing.T) {
 		{"{{ upper(rest) == rest }} {{ len(split(rest, 'e')) }}", long, "false 1001"},
 		{"{{ sum(map(1..1000, sum(1..100))) }}", "", "5050000"},
 		{"{{ rest matches '^(abcde)+$' }}", long, "true"},
+		{"{{ 1..5 }} {{ map(1..2, [{n: #}][0]) }}", "", `[1,2,3,4,5] [{"n":1},{"n":2}]`},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {

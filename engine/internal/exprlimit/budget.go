@@ -329,14 +329,15 @@ func size(v any) int64 {
 }
 
 // deepSize is about how many bytes v takes written out as JSON, and how
-// many values it holds, counting no further than limit bytes (it returns
-// more than limit then).
-func deepSize(v any, limit int64) (bytes, values int64) {
+// many values it holds. It stops counting, and returns more than the
+// budget allows, once bytes*6 passes MaxMem or the values' cost MaxWork.
+func deepSize(v any) (bytes, values int64) {
+	over := func() bool { return bytes > MaxMem/6 || sat(bytes, mul(values, valueCost)) > MaxWork }
 	stack := []reflect.Value{reflect.ValueOf(v)}
-	for len(stack) > 0 && bytes <= limit {
+	values = 1
+	for len(stack) > 0 && !over() {
 		rv := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		values++
 		switch rv.Kind() {
 		case reflect.String:
 			bytes += int64(rv.Len()) + 2
@@ -346,27 +347,32 @@ func deepSize(v any, limit int64) (bytes, values int64) {
 				continue
 			}
 			bytes += 2 + int64(rv.Len())
-			for i := 0; i < rv.Len() && bytes <= limit; i++ {
+			for i := 0; i < rv.Len() && !over(); i++ {
 				stack = append(stack, rv.Index(i))
+				values++
 			}
 		case reflect.Map:
 			bytes += 2 + 2*int64(rv.Len())
 			it := rv.MapRange()
-			for it.Next() && bytes <= limit {
+			for it.Next() && !over() {
 				stack = append(stack, it.Key(), it.Value())
+				values += 2
 			}
 		case reflect.Struct:
 			bytes += 2
-			for i := 0; i < rv.NumField() && bytes <= limit; i++ {
+			for i := 0; i < rv.NumField() && !over(); i++ {
 				bytes += 8
 				stack = append(stack, rv.Field(i))
+				values++
 			}
 		case reflect.Pointer, reflect.Interface:
-			if !rv.IsNil() {
-				stack = append(stack, rv.Elem())
-			} else {
+			if rv.IsNil() {
 				bytes += 4
+			} else {
+				stack = append(stack, rv.Elem()) // the same value
 			}
+		case reflect.Invalid:
+			bytes += 4 // nil
 		default:
 			bytes += 24 // a number or a boolean
 		}
@@ -378,7 +384,7 @@ func deepSize(v any, limit int64) (bytes, values int64) {
 // of output is a unit of work and 6 bytes of memory (JSON may write a byte
 // as \u00XX); each value, reached through reflection, is valueCost units.
 func textCost(v any) (work, mem int64) {
-	bytes, values := deepSize(v, MaxMem/6+1)
+	bytes, values := deepSize(v)
 	return sat(bytes, mul(values, valueCost)), mul(bytes, 6)
 }
 

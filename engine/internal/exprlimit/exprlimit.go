@@ -217,7 +217,8 @@ func children(n ast.Node) []ast.Node {
 }
 
 // Run evaluates p against env with a fresh Budget, stored in env under Key.
-// An evaluation that exceeds its budget fails with ErrTooCostly.
+// An evaluation that exceeds its budget fails with ErrTooCostly; so does
+// one whose value, a list or a map, would take too much to write out.
 func Run(p *vm.Program, env map[string]any) (any, error) {
 	if env == nil {
 		env = map[string]any{}
@@ -231,6 +232,13 @@ func Run(p *vm.Program, env map[string]any) (any, error) {
 	v, err := vm.Run(p, env)
 	if err != nil && (errors.Is(err, ErrTooCostly) || strings.Contains(err.Error(), "memory budget exceeded")) {
 		return nil, ErrTooCostly
+	}
+	switch v.(type) {
+	case nil, string, bool, int, float64:
+	default: // a list or a map, which the caller will write out as JSON
+		if err := b.charge(textCost(v)); err != nil {
+			return nil, err
+		}
 	}
 	return v, err
 }
