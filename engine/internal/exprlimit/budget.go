@@ -94,12 +94,7 @@ var meters = func() map[string]meterFunc {
 			return args[1], budget(args).charge(size(args[1]), 0)
 		},
 		fnDeep: func(args ...any) (any, error) {
-			b := budget(args)
-			if b == nil {
-				return nil, ErrTooCostly
-			}
-			work, mem := textCost(args[1])
-			return args[1], b.charge(work, mem)
+			return args[1], budget(args).charge(textCost(args[1]))
 		},
 		fnMatches: func(args ...any) (any, error) {
 			s, re := args[1], args[2]
@@ -245,7 +240,7 @@ var builtinCosts = map[string]costFunc{
 		return mul(n, iterCost), mul(n, slotSize)
 	},
 	"flatten": func(a []any) (int64, int64) {
-		n := deepLen(a[0], MaxMem)
+		n := deepLen(a[0], MaxWork/iterCost+1)
 		return mul(n, iterCost), mul(n, slotSize)
 	},
 }
