@@ -113,30 +113,25 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 }
 
 // envProblem checks the calls of env in the compiled tree: each must name
-// a literal variable, and not one of the bot's own secrets. $env, which
-// would reach env and every other value by a computed name, is refused.
-// It returns the problem and the rune column in the expression where it is.
+// a literal variable, and not one of the bot's own secrets; env is not a
+// value to pass around, and $env, which would reach env and every other
+// value by a computed name, is refused. It returns the problem and the rune
+// column in the expression where it is.
 func envProblem(root ast.Node) (msg string, col int) {
-	calls := map[ast.Node]bool{} // the callees of well-formed env calls
-	ast.Find(root, func(node ast.Node) bool {
+	called := map[ast.Node]bool{}                    // the env identifiers that are called
+	bad := ast.Find(root, func(node ast.Node) bool { // Find keeps the last node it is given true for
 		if msg != "" {
 			return false
 		}
-		col = node.Location().From
 		switch x := node.(type) {
 		case *ast.CallNode:
-			if id, ok := x.Callee.(*ast.IdentifierNode); !ok || id.Value != "env" {
-				return false
+			if id, ok := x.Callee.(*ast.IdentifierNode); !ok || id.Value != "env" || len(x.Arguments) != 1 {
+				return false // a wrong count of arguments is the checker's
 			}
-			calls[x.Callee] = true
-			if len(x.Arguments) != 1 {
-				return false // the checker reports that
-			}
-			s, ok := x.Arguments[0].(*ast.StringNode)
-			switch {
-			case !ok:
-				msg = "env() takes a literal name, such as env(\"API_KEY\"); a computed name could read any secret"
-			case forbiddenEnv(s.Value):
+			called[x.Callee] = true
+			if s, ok := x.Arguments[0].(*ast.StringNode); !ok {
+				msg = `env() takes a literal name, such as env("API_KEY"); a computed name could read any secret`
+			} else if forbiddenEnv(s.Value) {
 				msg = fmt.Sprintf("env(%q): SLACK_* variables and REDIS_URL cannot be read by rules", s.Value)
 			}
 		case *ast.IdentifierNode:
@@ -144,18 +139,22 @@ func envProblem(root ast.Node) (msg string, col int) {
 				msg = "$env cannot be used in rules"
 			}
 		}
-		return false
+		return msg != ""
 	})
-	if msg != "" {
-		return msg, col
+	if bad == nil { // callees are visited before their calls: a second look
+		bad = ast.Find(root, func(node ast.Node) bool {
+			id, ok := node.(*ast.IdentifierNode)
+			if msg == "" && ok && id.Value == "env" && !called[node] {
+				msg = `env can only be called, with a literal name, such as env("API_KEY")`
+				return true
+			}
+			return false
+		})
 	}
-	ast.Find(root, func(node ast.Node) bool {
-		if id, ok := node.(*ast.IdentifierNode); ok && id.Value == "env" && !calls[node] && msg == "" {
-			msg, col = "env can only be called, with a literal name, such as env(\"API_KEY\")", node.Location().From
-		}
-		return false
-	})
-	return msg, col
+	if bad == nil {
+		return "", 0
+	}
+	return msg, bad.Location().From
 }
 
 // forbiddenEnv reports whether name is one of the bot's own secrets, which
