@@ -118,10 +118,10 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 // value by a computed name, is refused. It returns the problem and the rune
 // column in the expression where it is.
 func envProblem(root ast.Node) (msg string, col int) {
-	called := map[ast.Node]bool{}                    // the env identifiers that are called
-	bad := ast.Find(root, func(node ast.Node) bool { // Find keeps the last node it is given true for
+	called := map[ast.Node]bool{} // the env identifiers that are called
+	bad := ast.Find(root, func(node ast.Node) bool {
 		if msg != "" {
-			return false
+			return false // Find keeps the last node it was told true for
 		}
 		switch x := node.(type) {
 		case *ast.CallNode:
