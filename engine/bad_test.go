@@ -138,6 +138,11 @@ func TestCompileLimits(t *testing.T) {
 		{
 			name: "4,000 unary operators",
 			src:  rule(`    when: "` + strings.Repeat("!", 4000) + `true"` + "\n    reply: x\n"),
+			want: `x.yaml:3:112: rule "a": when: operators nest more than 100 levels deep`,
+		},
+		{
+			name: "3,000 binary operators",
+			src:  rule(`    when: "` + strings.Repeat("1+", 2500) + `1 > 0"` + "\n    reply: x\n"),
 			want: `x.yaml:3:12: rule "a": when: the expression is too large (more than 2000 operands and operators)`,
 		},
 		{

@@ -60,7 +60,22 @@ func TestExpressionShapeLimits(t *testing.T) {
 		{
 			name: "101 unary minus signs",
 			src:  reply(chain("", "- ", 101) + "1"),
-			want: `x.yaml:3:215: rule "a": reply: the expression nests 101 levels deep (the limit is 100)`,
+			want: `x.yaml:3:215: rule "a": reply: operators nest more than 100 levels deep`,
+		},
+		{
+			name: "101 nots",
+			src:  when(chain("", "not ", 101) + "true"),
+			want: `x.yaml:3:412: rule "a": when: operators nest more than 100 levels deep`,
+		},
+		{
+			name: "unary operators 101 deep through brackets",
+			src:  reply(chain("", "-(", 101) + "1" + strings.Repeat(")", 101)),
+			want: `x.yaml:3:215: rule "a": reply: operators nest more than 100 levels deep`,
+		},
+		{
+			name: "101 minus signs, 100 of them binary",
+			src:  reply(chain("1", " - -1", 100)),
+			want: `x.yaml:3:19: rule "a": reply: the expression nests 101 levels deep (the limit is 100)`,
 		},
 		{
 			name: "100 unary minus signs",

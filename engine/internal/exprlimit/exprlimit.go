@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -60,7 +61,7 @@ func Compile(src string, opts ...expr.Option) (*vm.Program, error) {
 	if len(src) > MaxBytes {
 		return nil, &file.Error{Line: 1, Message: fmt.Sprintf("the expression is %d bytes long (the limit is %d)", len(src), MaxBytes)}
 	}
-	if err := bracketDepth(src); err != nil {
+	if err := prescan(src); err != nil {
 		return nil, err
 	}
 	config := conf.CreateNew()
@@ -109,18 +110,25 @@ func wholeCount(n ast.Node) bool {
 	return false
 }
 
-// bracketDepth reports brackets nested deeper than MaxDepth, outside
-// strings, at the first bracket too many. The parser would recurse once per
-// level; the operators are counted on the tree, once it is parsed.
-func bracketDepth(src string) error {
-	depth, runes := 0, 0
+// prescan reports, before the parser would recurse into them, brackets
+// nested deeper than MaxDepth and runs of more than MaxDepth prefix
+// operators (- + ! not), at the first one too many. The parser recurses
+// once per level of either; the other operators, which it parses in loops,
+// are counted on the tree.
+func prescan(src string) error {
+	depth, unary, runes := 0, 0, 0
+	operand := false                          // whether the last token ends an operand, so that - is binary
+	fail := func(what string, at int) error { // at: the rune offset of the level too many
+		fe := &file.Error{Location: file.Location{From: at, To: at + 1}, Message: fmt.Sprintf("%s nest more than %d levels deep", what, MaxDepth)}
+		return fe.Bind(file.NewSource(src))
+	}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		if c < 0x80 || c >= 0xC0 {
 			runes++
 		}
-		switch c {
-		case '"', '\'', '`':
+		switch {
+		case c == '"' || c == '\'' || c == '`':
 			for i++; i < len(src) && src[i] != c; i++ {
 				if src[i] < 0x80 || src[i] >= 0xC0 {
 					runes++
@@ -131,13 +139,42 @@ func bracketDepth(src string) error {
 				}
 			}
 			runes++
-		case '(', '[', '{':
+			operand, unary = true, 0
+		case c == '(' || c == '[' || c == '{':
 			if depth++; depth > MaxDepth {
-				fe := &file.Error{Location: file.Location{From: runes - 1, To: runes}, Message: fmt.Sprintf("brackets nest more than %d levels deep", MaxDepth)}
-				return fe.Bind(file.NewSource(src))
+				return fail("brackets", runes-1)
 			}
-		case ')', ']', '}':
+			operand = false
+		case c == ')' || c == ']' || c == '}':
 			depth--
+			operand, unary = true, 0
+		case (c == '-' || c == '+' || c == '!') && !operand && !strings.HasPrefix(src[i:], "!="):
+			if unary++; unary > MaxDepth {
+				return fail("operators", runes-1)
+			}
+		case c == '_' || c == '$' || c == '#' || c >= 0x80 || unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c)):
+			start, j := runes-1, i+1
+			for j < len(src) && (src[j] == '_' || src[j] >= 0x80 || unicode.IsLetter(rune(src[j])) || unicode.IsDigit(rune(src[j]))) {
+				if src[j] < 0x80 || src[j] >= 0xC0 {
+					runes++
+				}
+				j++
+			}
+			switch word := src[i:j]; {
+			case word == "not" && !operand:
+				if unary++; unary > MaxDepth {
+					return fail("operators", start)
+				}
+			case word == "not" || word == "and" || word == "or" || word == "in" || word == "matches" ||
+				word == "contains" || word == "startsWith" || word == "endsWith" || word == "let":
+				operand, unary = false, 0
+			default:
+				operand, unary = true, 0
+			}
+			i = j - 1
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default: // another operator: what follows is an operand
+			operand, unary = false, 0
 		}
 	}
 	return nil

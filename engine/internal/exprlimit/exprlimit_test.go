@@ -157,7 +157,12 @@ func TestCompileLimits(t *testing.T) {
 		col  int
 	}{
 		{strings.Repeat("- ", 100) + "1", "", 0},
-		{strings.Repeat("- ", 101) + "1", "the expression nests 101 levels deep (the limit is 100)", 200},
+		{strings.Repeat("- ", 101) + "1", "operators nest more than 100 levels deep", 200},
+		{strings.Repeat("!", 101) + "true", "operators nest more than 100 levels deep", 100},
+		{strings.Repeat("not ", 100) + "true", "", 0},
+		{"1" + strings.Repeat(" - -1", 50) + " != 1 and not ('a' not in ['b']) or 1e-5 - 1 > -(1) - [1, -2][0]", "", 0},
+		{strings.Repeat("- ", 60) + "(" + strings.Repeat("!", 41) + "true)", "operators nest more than 100 levels deep", 161},
+		{"len('- - -') + " + strings.Repeat("-(", 99) + "1" + strings.Repeat(")", 99), "", 0},
 		{strings.Repeat("(", 100) + "1" + strings.Repeat(")", 100), "", 0},
 		{strings.Repeat("(", 101) + "1" + strings.Repeat(")", 101), "brackets nest more than 100 levels deep", 100},
 		{"'((((' + " + strings.Repeat("[", 101) + "1" + strings.Repeat("]", 101), "brackets nest more than 100 levels deep", 109},
