@@ -118,7 +118,7 @@ func TestCompileLimits(t *testing.T) {
 		{
 			name: "an expression nested 10,000 levels deep",
 			src:  rule(`    reply: "{{ ` + deep("(", "1", ")", 10000) + ` }}"` + "\n"),
-			want: `x.yaml:3:15: rule "a": reply: the expression is 20003 bytes long (the limit is 10000)`,
+			want: `x.yaml:3:16: rule "a": reply: the expression is 20003 bytes long (the limit is 10000)`,
 		},
 		{
 			name: "an expression nested 4,000 levels deep",

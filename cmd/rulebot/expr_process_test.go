@@ -32,7 +32,7 @@ func TestProcessCheckHostileExpression(t *testing.T) {
 	} else if err == nil {
 		code = 0
 	}
-	want := rules + `:4:15: rule "v": reply: the expression is 2000003 bytes long (the limit is 10000)`
+	want := rules + `:4:16: rule "v": reply: the expression is 2000003 bytes long (the limit is 10000)`
 	if code != 1 || !strings.Contains(string(out), want) {
 		t.Errorf("check exited %d:\n%.500s\nwant exit 1 and %q", code, out, want)
 	}
@@ -69,7 +69,7 @@ func TestProcessHostileExpressions(t *testing.T) {
 	write(t, filepath.Dir(rules), "rules.yaml", minusRules())
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	p.waitLog("reload failed; keeping the old rules", 1)
-	p.waitLog(`rules.yaml:4:15: rule \"v\": reply: the expression is 2000003 bytes long (the limit is 10000)`, 1)
+	p.waitLog(`rules.yaml:4:16: rule \"v\": reply: the expression is 2000003 bytes long (the limit is 10000)`, 1)
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "one" {
 		t.Errorf("after the refused reload: reply %q, want one", got)
 	}

@@ -59,7 +59,8 @@ func Options() []expr.Option {
 // and meters the program. opts must include Options().
 func Compile(src string, opts ...expr.Option) (*vm.Program, error) {
 	if len(src) > MaxBytes {
-		return nil, &file.Error{Line: 1, Message: fmt.Sprintf("the expression is %d bytes long (the limit is %d)", len(src), MaxBytes)}
+		lead := len(src) - len(strings.TrimLeft(src, " \t")) // point at the expression, not the space before it
+		return nil, &file.Error{Line: 1, Column: lead, Message: fmt.Sprintf("the expression is %d bytes long (the limit is %d)", len(src), MaxBytes)}
 	}
 	if err := prescan(src); err != nil {
 		return nil, err
