@@ -118,12 +118,17 @@ func TestCompileLimits(t *testing.T) {
 		{
 			name: "an expression nested 10,000 levels deep",
 			src:  rule(`    reply: "{{ ` + deep("(", "1", ")", 10000) + ` }}"` + "\n"),
-			want: `x.yaml:3:12: rule "a": reply: expression nested 10000 levels deep (the limit is 100)`,
+			want: `x.yaml:3:16: rule "a": reply: the expression is 20003 bytes long (the limit is 10000)`,
 		},
 		{
-			name: "a when nested 10,000 levels deep",
-			src:  rule(`    when: "` + deep("[", "true", "]", 10000) + `"` + "\n    reply: x\n"),
-			want: `x.yaml:3:11: rule "a": when: expression nested 10000 levels deep (the limit is 100)`,
+			name: "an expression nested 4,000 levels deep",
+			src:  rule(`    reply: "{{ ` + deep("(", "1", ")", 4000) + ` }}"` + "\n"),
+			want: `x.yaml:3:116: rule "a": reply: brackets nest more than 100 levels deep`,
+		},
+		{
+			name: "a when nested 4,000 levels deep",
+			src:  rule(`    when: "` + deep("[", "true", "]", 4000) + `"` + "\n    reply: x\n"),
+			want: `x.yaml:3:112: rule "a": when: brackets nest more than 100 levels deep`,
 		},
 		{
 			name: "nesting just under the limit",
@@ -131,8 +136,13 @@ func TestCompileLimits(t *testing.T) {
 			want: "",
 		},
 		{
-			name: "10,000 unary operators",
-			src:  rule(`    when: "` + strings.Repeat("!", 10000) + `true"` + "\n    reply: x\n"),
+			name: "4,000 unary operators",
+			src:  rule(`    when: "` + strings.Repeat("!", 4000) + `true"` + "\n    reply: x\n"),
+			want: `x.yaml:3:112: rule "a": when: operators nest more than 100 levels deep`,
+		},
+		{
+			name: "3,000 binary operators",
+			src:  rule(`    when: "` + strings.Repeat("1+", 2500) + `1 > 0"` + "\n    reply: x\n"),
 			want: `x.yaml:3:12: rule "a": when: the expression is too large (more than 2000 operands and operators)`,
 		},
 		{

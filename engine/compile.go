@@ -20,6 +20,7 @@ import (
 
 	"github.com/rulebot/rulebot/internal/yamlpos"
 
+	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 	"github.com/rulebot/rulebot/engine/internal/prefilter"
 )
 
@@ -73,20 +74,14 @@ func compileEnv(vars any) map[string]any {
 
 func exprOptions(env map[string]any) []expr.Option {
 	opts := []expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.MaxNodes(2000)}
+	opts = append(opts, exprlimit.Options()...)
 	return append(opts, pureFuncs...)
 }
 
-// maxExprDepth bounds how deeply brackets may nest in one expression; expr's
-// parser recurses once per level.
-const maxExprDepth = 100
-
 // expression compiles src, found in node n at byte offset off of its text.
+// exprlimit bounds its size and nesting, and meters what it costs to run.
 func (l *loader) expression(n *yaml.Node, src string, off int, what string, extra ...expr.Option) *vm.Program {
-	if d := nesting(src); d > maxExprDepth {
-		l.Errorf(n, "%s: expression nested %d levels deep (the limit is %d)", what, d, maxExprDepth)
-		return nil
-	}
-	prog, err := expr.Compile(src, append(l.opts[:len(l.opts):len(l.opts)], extra...)...)
+	prog, err := exprlimit.Compile(src, append(l.opts[:len(l.opts):len(l.opts)], extra...)...)
 	if err != nil {
 		msg := err.Error()
 		col := 0
@@ -106,29 +101,67 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 		})
 		return nil
 	}
-	ok := true
-	ast.Find(prog.Node(), func(node ast.Node) bool {
-		call, isCall := node.(*ast.CallNode)
-		if !isCall || len(call.Arguments) == 0 {
-			return false
+	if msg, at := envProblem(prog.Node()); msg != "" {
+		if strings.Contains(src, "\n") {
+			off = -1
 		}
-		if id, isID := call.Callee.(*ast.IdentifierNode); !isID || id.Value != "env" {
-			return false
-		}
-		if s, isStr := call.Arguments[0].(*ast.StringNode); isStr && forbiddenEnv(s.Value) {
-			l.Errorf(n, "%s: env(%q): SLACK_* variables cannot be read by rules", what, s.Value)
-			ok = false
-		}
-		return false
-	})
-	if !ok {
+		l.Problems = append(l.Problems, Problem{File: l.File, Line: n.Line, Col: scalarCol(n, off, at),
+			Msg: fmt.Sprintf("%s: %s", what, msg)})
 		return nil
 	}
 	return prog
 }
 
+// envProblem checks the calls of env in the compiled tree: each must name
+// a literal variable, and not one of the bot's own secrets; env is not a
+// value to pass around, and $env, which would reach env and every other
+// value by a computed name, is refused. It returns the problem and the rune
+// column in the expression where it is.
+func envProblem(root ast.Node) (msg string, col int) {
+	called := map[ast.Node]bool{} // the env identifiers that are called
+	bad := ast.Find(root, func(node ast.Node) bool {
+		if msg != "" {
+			return false // Find keeps the last node it was told true for
+		}
+		switch x := node.(type) {
+		case *ast.CallNode:
+			if id, ok := x.Callee.(*ast.IdentifierNode); !ok || id.Value != "env" || len(x.Arguments) != 1 {
+				return false // a wrong count of arguments is the checker's
+			}
+			called[x.Callee] = true
+			if s, ok := x.Arguments[0].(*ast.StringNode); !ok {
+				msg = `env() takes a literal name, such as env("API_KEY"); a computed name could read any secret`
+			} else if forbiddenEnv(s.Value) {
+				msg = fmt.Sprintf("env(%q): SLACK_* variables and REDIS_URL cannot be read by rules", s.Value)
+			}
+		case *ast.IdentifierNode:
+			if x.Value == "$env" {
+				msg = "$env cannot be used in rules"
+			}
+		}
+		return msg != ""
+	})
+	if bad == nil { // callees are visited before their calls: a second look
+		bad = ast.Find(root, func(node ast.Node) bool {
+			id, ok := node.(*ast.IdentifierNode)
+			if msg == "" && ok && id.Value == "env" && !called[node] {
+				msg = `env can only be called, with a literal name, such as env("API_KEY")`
+				return true
+			}
+			return false
+		})
+	}
+	if bad == nil {
+		return "", 0
+	}
+	return msg, bad.Location().From
+}
+
+// forbiddenEnv reports whether name is one of the bot's own secrets, which
+// rules may never read: SLACK_* and REDIS_URL, in any case.
 func forbiddenEnv(name string) bool {
-	return strings.HasPrefix(strings.ToUpper(name), "SLACK_")
+	u := strings.ToUpper(name)
+	return strings.HasPrefix(u, "SLACK_") || u == "REDIS_URL"
 }
 
 var structType = regexp.MustCompile(`^type (struct \{.*\}|engine\.expr(\w+)) has no field (\w+)$`)
@@ -209,27 +242,6 @@ func scalarCol(n *yaml.Node, off, col int) int {
 		c++
 	}
 	return c
-}
-
-// nesting returns the deepest bracket nesting in src, outside strings.
-func nesting(src string) int {
-	depth, deepest := 0, 0
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '"', '\'', '`':
-			for i++; i < len(src) && src[i] != c; i++ {
-				if src[i] == '\\' && c != '`' {
-					i++
-				}
-			}
-		case '(', '[', '{':
-			depth++
-			deepest = max(deepest, depth)
-		case ')', ']', '}':
-			depth--
-		}
-	}
-	return deepest
 }
 
 // template compiles the template src found in node n.

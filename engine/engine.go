@@ -15,8 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/expr-lang/expr/vm"
-
+	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 	"github.com/rulebot/rulebot/internal/netguard"
 )
 
@@ -226,7 +225,7 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 		}
 		if r.when != nil {
 			env := in.bind(b)
-			v, err := vm.Run(r.when, env)
+			v, err := exprlimit.Run(r.when, env)
 			if err != nil {
 				e.opts.Logger.Warn("when failed; the rule does not fire", "rule", r.name, "channel", m.ChannelID, "error", runError(err).Error())
 				continue
@@ -424,7 +423,7 @@ func (e *Engine) runtimeFuncs(env map[string]any) {
 	}
 	env["env"] = func(name string) (string, error) {
 		if forbiddenEnv(name) {
-			return "", fmt.Errorf("env(%q): SLACK_* variables cannot be read by rules", name)
+			return "", fmt.Errorf("env(%q): SLACK_* variables and REDIS_URL cannot be read by rules", name)
 		}
 		return e.opts.Getenv(name), nil
 	}

@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 	"github.com/rulebot/rulebot/engine/internal/prefilter"
 )
 
@@ -18,9 +19,10 @@ type input struct {
 	fields    []span // the words of text
 	exactKey  string // folded words joined by single spaces (computed lazily)
 
-	e   *Engine
-	rs  *Rules
-	env map[string]any // built on first use
+	e      *Engine
+	rs     *Rules
+	env    map[string]any   // built on first use
+	budget exprlimit.Budget // each evaluation's, reset by exprlimit.Run
 }
 
 type span struct{ start, end int }
@@ -248,6 +250,7 @@ func (in *input) bind(b bindings) map[string]any {
 			"bot":       exprBot{ID: in.e.opts.BotUserID, Name: in.rs.Bot.Name},
 		}
 		in.e.runtimeFuncs(in.env)
+		in.env[exprlimit.Key] = &in.budget
 	}
 	if b.args == nil {
 		b.args = []string{}

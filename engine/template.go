@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 )
 
 // A template is text with {{ EXPR }} parts, compiled once at load.
@@ -167,7 +169,7 @@ func (t *template) render(env map[string]any, mode escapeMode) (string, error) {
 			b.WriteString(p.lit)
 			continue
 		}
-		v, err := vm.Run(p.prog, env)
+		v, err := exprlimit.Run(p.prog, env)
 		if err != nil {
 			return "", runError(err)
 		}
