@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rulebot/rulebot/engine/internal/exprlimit"
+	"github.com/rulebot/rulebot/internal/memory"
 	"github.com/rulebot/rulebot/internal/netguard"
 )
 
@@ -77,6 +78,9 @@ type Options struct {
 	// DropReplyTruncated): a hook for a metric such as
 	// rulebot_dropped_total{reason}. It must be safe for concurrent use.
 	Dropped func(reason string)
+	// Memory is the bot's memory for remember, recall and recall_all
+	// (SPEC §6); default a fresh RAM store on Now.
+	Memory memory.Store
 }
 
 // An Engine decides what to do with messages according to its current
