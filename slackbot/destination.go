@@ -74,20 +74,20 @@ func (e *routeError) Unwrap() error { return e.err }
 
 // destination returns the channel id a reply is posted in: for To, the
 // channel or the DM with the user it names; for DMUser, the DM with that
-// user; else a.Channel. retry makes each Slack call.
-func (b *Bot) destination(ctx context.Context, a engine.Action, retry func(func() error) error) (string, error) {
+// user; else a.Channel. retry makes each Slack call; s is the job's slot.
+func (b *Bot) destination(ctx context.Context, s *slot, a engine.Action, retry func(func() error) error) (string, error) {
 	switch {
 	case a.To != "" && (a.DMUser != "" || a.Ephemeral != ""),
 		a.DMUser != "" && a.Ephemeral != "":
 		return "", &routeError{errors.New("the reply has more than one destination (to, dm, ephemeral)")}
 	case strings.HasPrefix(a.To, "#"):
-		id, err := b.routes.chans.lookup(ctx, a.To[1:], retry)
+		id, err := b.routes.chans.lookup(ctx, a.To[1:], s, retry)
 		if err != nil {
 			return "", &routeError{fmt.Errorf("resolving %s: %w", a.To, err)}
 		}
 		return id, nil
 	case strings.HasPrefix(a.To, "@"):
-		user, err := b.routes.users.lookup(ctx, a.To[1:], retry)
+		user, err := b.routes.users.lookup(ctx, a.To[1:], s, retry)
 		if err != nil {
 			return "", &routeError{fmt.Errorf("resolving %s: %w", a.To, err)}
 		}

@@ -291,7 +291,7 @@ func TestResolveLargeWorkspace(t *testing.T) {
 	for i, tt := range tests {
 		clock = clock.Add(tt.after)
 		before := fake.Calls("users.list")
-		id, err := dir.lookup(ctx, names[i], retry)
+		id, err := dir.lookup(ctx, names[i], nil, retry)
 		calls := fake.Calls("users.list") - before
 		if id != tt.want || (tt.want == "") != (err != nil) {
 			t.Errorf("%s: lookup(%q) = %q, %v; want %q", tt.name, names[i], id, err, tt.want)
@@ -324,5 +324,53 @@ func TestResolveChannelsLazily(t *testing.T) {
 	}
 	if got, want := fake.Calls("conversations.list"), 3210/pageSize+1; got != want {
 		t.Errorf("conversations.list called %d times; want %d", got, want)
+	}
+}
+
+// TestLookupWaitsWithoutItsSlot: a reply waiting for another reply's
+// listing gives up its slot meanwhile, so a long listing (Slack pages
+// users.list at about 20 calls a minute) never holds back other channels.
+func TestLookupWaitsWithoutItsSlot(t *testing.T) {
+	fake := routeFake(t)
+	bot, _ := routeBot(t, fake, nil)
+	ctx := testCtx(t)
+	release := fake.Hold("users.list")
+	defer release()
+	sem := make(chan struct{}, 2) // MaxInFlight 2
+	retry := func(f func() error) error { return f() }
+	type result struct {
+		id  string
+		err error
+	}
+	lookup := func(name string) <-chan result {
+		s := &slot{sem: sem}
+		s.take()
+		out := make(chan result, 1)
+		go func() {
+			defer s.free()
+			id, err := bot.routes.users.lookup(ctx, name, s, retry)
+			out <- result{id, err}
+		}()
+		return out
+	}
+	alice := lookup("alice")
+	if err := fake.WaitCalls(ctx, "users.list", 1); err != nil {
+		t.Fatal(err)
+	}
+	bob := lookup("bob") // waits for alice's listing
+	select {
+	case sem <- struct{}{}: // a third job gets a slot
+		<-sem
+	case <-time.After(20 * time.Second):
+		t.Fatal("no slot free while a lookup waits for a listing: the waiting lookup holds its slot")
+	}
+	release()
+	for name, c := range map[string]<-chan result{"alice": alice, "bob": bob} {
+		if r := <-c; r.err != nil || r.id != map[string]string{"alice": "UALICE", "bob": "UBOB"}[name] {
+			t.Errorf("lookup(%s) = %q, %v", name, r.id, r.err)
+		}
+	}
+	if n := fake.Calls("users.list"); n != 1 {
+		t.Errorf("users.list called %d times; want 1 (bob is on alice's page)", n)
 	}
 }

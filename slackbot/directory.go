@@ -31,7 +31,8 @@ import (
 //     several is ambiguous.
 //
 // Names are matched case-insensitively. One listing runs at a time;
-// lookups that the cache answers do not wait for it.
+// lookups that the cache answers do not wait for it, and those that wait
+// give up their slot meanwhile.
 type directory struct {
 	what         string // "channel" or "user", for errors
 	list         lister
@@ -74,8 +75,10 @@ func newDirectory(what string, list lister, max int, ttl, missTTL time.Duration)
 }
 
 // lookup returns the id named name (without its # or @). retry makes each
-// page's call, retrying it after rate limits.
-func (d *directory) lookup(ctx context.Context, name string, retry func(func() error) error) (string, error) {
+// page's call, retrying it after rate limits; while another listing runs,
+// lookup waits for it without holding s, the job's slot (nil for none), so
+// that a long listing never holds back other channels' replies.
+func (d *directory) lookup(ctx context.Context, name string, s *slot, retry func(func() error) error) (string, error) {
 	key := strings.ToLower(strings.TrimSpace(name))
 	if key == "" {
 		return "", fmt.Errorf("an empty %s name: %w", d.what, errUnknownName)
@@ -83,10 +86,8 @@ func (d *directory) lookup(ctx context.Context, name string, retry func(func() e
 	if id, ok, err := d.cached(name, key); ok { // no waiting for a listing
 		return id, err
 	}
-	select {
-	case d.lock <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
+	if err := s.lock(ctx, d.lock); err != nil {
+		return "", err
 	}
 	defer func() { <-d.lock }()
 	if id, ok, err := d.cached(name, key); ok { // found by the listing waited for

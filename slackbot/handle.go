@@ -50,7 +50,7 @@ func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received ti
 	retry := func(f func() error) error { return b.retry(ctx, s, f) }
 	switch a.Kind {
 	case engine.Reply:
-		channel, err := b.destination(ctx, a, retry)
+		channel, err := b.destination(ctx, s, a, retry)
 		if err != nil {
 			b.giveUp(a, "", err)
 			return
