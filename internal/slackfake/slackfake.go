@@ -18,6 +18,15 @@
 //     greets with Slack's hello message, sends websocket ping frames the way
 //     Slack does, delivers events_api envelopes and records the acks.
 //
+// The fake keeps a model of the workspace: users ([Server.AddUsers]),
+// channels with their members and whether the bot is in them
+// ([Server.AddConversations], [Server.AddChannel], [Server.Join]) and the
+// bot's direct messages (opened by conversations.open, see [Server.DM]).
+// A message event a test sends from a channel the fake does not know adds
+// that channel, with the bot and the author in it, as only such a channel
+// could deliver it. Ephemeral messages are recorded apart from posts
+// ([Server.WaitEphemeral]).
+//
 // Tests configure the fake (tokens, users, channels, injected failures),
 // push events to the bot, and then wait, always bounded by a context, for
 // what the bot did (posts, reactions, acks, connections):
