@@ -374,3 +374,28 @@ func TestLookupWaitsWithoutItsSlot(t *testing.T) {
 		t.Errorf("users.list called %d times; want 1 (bob is on alice's page)", n)
 	}
 }
+
+// TestChannelGoneIsLookedUpAgain: when Slack says a resolved channel is
+// not found, the name is forgotten and the next reply lists again.
+func TestChannelGoneIsLookedUpAgain(t *testing.T) {
+	fake := routeFake(t)
+	bot, logs := routeBot(t, fake, nil)
+	ctx := testCtx(t)
+	toOps := reply("ops", func(a *engine.Action) { a.To = "#ops" })
+	performNow(ctx, bot, toOps)
+	fake.FailNext("chat.postMessage", 1, "channel_not_found")
+	performNow(ctx, bot, toOps) // cached, then refused
+	if n := fake.Calls("conversations.list"); n != 1 {
+		t.Errorf("conversations.list called %d times; want 1 (the second reply used the cache)", n)
+	}
+	performNow(ctx, bot, toOps)
+	if n := fake.Calls("conversations.list"); n != 2 {
+		t.Errorf("conversations.list called %d times; want 2 (listed again after channel_not_found)", n)
+	}
+	if posts := fake.Posts(); len(posts) != 2 || posts[1].Channel != "COPS" {
+		t.Errorf("posts = %+v", posts)
+	}
+	if errs := records(t, logs, "ERROR"); len(errs) != 1 || errs[0]["to"] != "#ops" || errs[0]["method"] != "chat.postMessage" {
+		t.Errorf("errors logged: %v; want the one refusal", errs)
+	}
+}
