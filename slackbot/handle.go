@@ -78,7 +78,7 @@ func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received ti
 			})
 		}
 		if err != nil {
-			if err.Error() == "channel_not_found" {
+			if se := (slack.SlackErrorResponse{}); errors.As(err, &se) && se.Err == "channel_not_found" {
 				b.forgetDestination(a)
 			}
 			b.giveUp(a, channel, err)
