@@ -4,8 +4,10 @@
 //
 // The flow is one way: a transport event becomes an engine.Message, a
 // per-channel queue keeps the order of messages in a channel while channels
-// proceed in parallel, and the resulting actions become chat.postMessage and
-// reactions.add calls.
+// proceed in parallel, and the resulting actions become chat.postMessage,
+// chat.postEphemeral and reactions.add calls. A reply sent elsewhere than
+// the message's channel is routed by name (conversations.list, users.list,
+// looked up lazily and cached) or to a direct message (conversations.open).
 package slackbot
 
 import (
@@ -78,6 +80,7 @@ type Bot struct {
 	api       *slack.Client
 	log       *slog.Logger
 	names     *names
+	routes    *routes // where replies sent elsewhere go
 	seen      *dedupe
 	pacer     *pace.Pacer // paces posts per channel
 	stats     Stats
@@ -140,7 +143,7 @@ func Dial(ctx context.Context, cfg Config) (*Bot, error) {
 	b := &Bot{
 		UserID: auth.UserID, BotID: auth.BotID, Name: auth.User, Team: auth.Team,
 		cfg: cfg, transport: transport, api: api, log: cfg.Logger,
-		names: newNames(api, 4096, time.Hour), seen: newDedupe(8192),
+		names: newNames(api, 4096, time.Hour), routes: newRoutes(api), seen: newDedupe(8192),
 		pacer: newPacer(cfg),
 	}
 	return b, nil

@@ -49,6 +49,16 @@ func (c *lru[V]) get(key string, now time.Time) (V, bool) {
 	return e.val, true
 }
 
+// remove forgets key.
+func (c *lru[V]) remove(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.order.Remove(el)
+		delete(c.items, key)
+	}
+}
+
 // add stores key and reports whether it was new.
 func (c *lru[V]) add(key string, val V, now time.Time) bool {
 	c.mu.Lock()

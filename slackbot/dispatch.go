@@ -167,6 +167,39 @@ func (s *slot) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// lock takes lock (a channel of capacity 1), waiting for it without
+// holding the slot, and takes the slot again. It returns ctx's error,
+// without the lock, if ctx ends first. A nil slot just waits.
+func (s *slot) lock(ctx context.Context, lock chan struct{}) error {
+	select {
+	case lock <- struct{}{}:
+		return nil
+	default:
+	}
+	if s == nil {
+		select {
+		case lock <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.free()
+	select {
+	case lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		<-lock
+		return ctx.Err()
+	}
+}
+
 // backlogWarnEvery is how often at most a channel's dropped messages are
 // logged.
 const backlogWarnEvery = time.Minute

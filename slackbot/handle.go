@@ -34,8 +34,11 @@ func (b *Bot) handle(ctx context.Context, eng *engine.Engine, j job) {
 }
 
 // perform makes the Slack call for one action; failures are logged and
-// never stop the bot. Posts are paced per channel, and a call Slack
-// answers 429 is retried; s is given up while waiting for either.
+// never stop the bot. A reply goes where the action says (see
+// engine.Action): a.Channel, a channel or user by name (To), the DM with a
+// user (DMUser), or to one user only (Ephemeral, with chat.postEphemeral).
+// Posts are paced per destination channel, and a call Slack answers 429 is
+// retried; s is given up while waiting for either.
 func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received time.Time) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -44,56 +47,109 @@ func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received ti
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
-	var err error
+	retry := func(f func() error) error { return b.retry(ctx, s, f) }
 	switch a.Kind {
 	case engine.Reply:
-		opts := []slack.MsgOption{slack.MsgOptionText(a.Text, false)}
-		if a.Unfurl.Links {
-			opts = append(opts, slack.MsgOptionEnableLinkUnfurl())
-		} else {
-			opts = append(opts, slack.MsgOptionDisableLinkUnfurl())
+		channel, err := b.destination(ctx, s, a, retry)
+		if err != nil {
+			b.giveUp(a, "", err)
+			return
 		}
-		if !a.Unfurl.Media { // Slack unfurls media unless told not to
-			opts = append(opts, slack.MsgOptionDisableMediaUnfurl())
-		}
-		if a.ThreadTS != "" {
-			opts = append(opts, slack.MsgOptionTS(a.ThreadTS))
-		}
-		if wait := b.pacer.Reserve(a.Channel, time.Now()); wait > 0 {
-			b.log.Debug("pacing posts to the channel", "rule", a.Rule, "channel", a.Channel, "wait", wait.String())
+		if wait := b.pacer.Reserve(channel, time.Now()); wait > 0 {
+			b.log.Debug("pacing posts to the channel", "rule", a.Rule, "channel", channel, "wait", wait.String())
 			if err := s.sleep(ctx, wait); err != nil {
-				b.giveUp(a, fmt.Errorf("stopped while waiting for the channel's turn: %w", err))
+				b.giveUp(a, channel, fmt.Errorf("stopped while waiting for the channel's turn: %w", err))
 				return
 			}
 		}
-		err = b.retry(ctx, s, func() error {
-			_, _, err := b.api.PostMessageContext(ctx, a.Channel, opts...)
-			return err
-		})
-		if err == nil {
-			b.log.Info("replied", "rule", a.Rule, "channel", a.Channel, "latency", time.Since(received).String())
+		if a.Ephemeral != "" {
+			opts := []slack.MsgOption{slack.MsgOptionText(a.Text, false)}
+			if a.ThreadTS != "" {
+				opts = append(opts, slack.MsgOptionTS(a.ThreadTS))
+			}
+			err = retry(func() error {
+				_, err := b.api.PostEphemeralContext(ctx, channel, a.Ephemeral, opts...)
+				return err
+			})
+		} else {
+			err = retry(func() error {
+				_, _, err := b.api.PostMessageContext(ctx, channel, b.postOptions(a)...)
+				return err
+			})
 		}
+		if err != nil {
+			if se := (slack.SlackErrorResponse{}); errors.As(err, &se) && se.Err == "channel_not_found" {
+				b.forgetDestination(a)
+			}
+			b.giveUp(a, channel, err)
+			return
+		}
+		b.log.Info("replied", append(destAttrs(a, channel), "latency", time.Since(received).String())...)
 	case engine.React:
-		err = b.retry(ctx, s, func() error {
+		err := retry(func() error {
 			return b.api.AddReactionContext(ctx, a.Emoji, slack.NewRefToMessage(a.Channel, a.MessageTS))
 		})
-		if err != nil && err.Error() == "already_reacted" {
-			err = nil
+		if err != nil && err.Error() != "already_reacted" {
+			b.giveUp(a, a.Channel, err)
 		}
-	}
-	if err != nil {
-		b.giveUp(a, err)
 	}
 }
 
-// giveUp logs and counts an action that was not performed.
-func (b *Bot) giveUp(a engine.Action, err error) {
+// postOptions are chat.postMessage's options for reply a. Its thread is
+// that of a message in a.Channel, so a reply sent elsewhere (To, DMUser)
+// is posted outside any thread.
+func (b *Bot) postOptions(a engine.Action) []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(a.Text, false)}
+	if a.Unfurl.Links {
+		opts = append(opts, slack.MsgOptionEnableLinkUnfurl())
+	} else {
+		opts = append(opts, slack.MsgOptionDisableLinkUnfurl())
+	}
+	if !a.Unfurl.Media { // Slack unfurls media unless told not to
+		opts = append(opts, slack.MsgOptionDisableMediaUnfurl())
+	}
+	if a.ThreadTS != "" && a.To == "" && a.DMUser == "" {
+		opts = append(opts, slack.MsgOptionTS(a.ThreadTS))
+	}
+	return opts
+}
+
+// destAttrs are the log attributes saying where reply a went: the rule,
+// the channel id posted in, and the destination the rule named.
+func destAttrs(a engine.Action, channel string) []any {
+	attrs := []any{"rule", a.Rule, "channel", channel}
+	switch {
+	case a.To != "":
+		attrs = append(attrs, "to", a.To)
+	case a.DMUser != "":
+		attrs = append(attrs, "to", "dm", "user", a.DMUser)
+	case a.Ephemeral != "":
+		attrs = append(attrs, "ephemeral_to", a.Ephemeral)
+	}
+	return attrs
+}
+
+// giveUp logs at ERROR, with the rule's name and where it was going, and
+// counts an action that was not performed; channel is the channel id it
+// was to be posted in, "" when the destination could not be resolved.
+func (b *Bot) giveUp(a engine.Action, channel string, err error) {
 	b.stats.GivenUp.Add(1)
 	what, method := "reply", "chat.postMessage"
-	if a.Kind == engine.React {
+	var re *routeError
+	switch {
+	case a.Kind == engine.React:
 		what, method = "reaction", "reactions.add"
+	case errors.As(err, &re):
+		what = "reply (destination unreachable)"
+		method = ""
+	case a.Ephemeral != "":
+		method = "chat.postEphemeral"
 	}
-	b.log.Error(what+" given up", "rule", a.Rule, "channel", a.Channel, "method", method, "error", err.Error())
+	attrs := destAttrs(a, channel)
+	if method != "" {
+		attrs = append(attrs, "method", method)
+	}
+	b.log.Error(what+" given up", append(attrs, "error", err.Error())...)
 }
 
 // retry calls f until it succeeds, fails with something other than a rate

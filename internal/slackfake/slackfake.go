@@ -4,16 +4,28 @@
 // that unmodified slack-go clients (github.com/slack-go/slack and its
 // socketmode package) can be pointed at it:
 //
-//   - the Web API under [Server.APIURL] (auth.test, users.info,
-//     conversations.info, chat.postMessage, reactions.add, rtm.connect and
+//   - the Web API under [Server.APIURL] (auth.test, users.info, users.list,
+//     conversations.info, conversations.list, conversations.open,
+//     chat.postMessage, chat.postEphemeral, reactions.add, rtm.connect and
 //     apps.connections.open), taking form-encoded, query or JSON parameters
 //     and the token as a "token" parameter or an "Authorization: Bearer"
-//     header, and answering Slack's JSON shapes;
+//     header, and answering Slack's JSON shapes and Slack's errors: a post
+//     to a channel that does not exist answers channel_not_found, to one
+//     the bot has not joined not_in_channel (see [Server.AddConversations]);
 //   - the RTM websocket handed out by rtm.connect, which greets with
 //     {"type":"hello"} and answers the client's pings with pongs;
 //   - the Socket Mode websocket handed out by apps.connections.open, which
 //     greets with Slack's hello message, sends websocket ping frames the way
 //     Slack does, delivers events_api envelopes and records the acks.
+//
+// The fake keeps a model of the workspace: users ([Server.AddUsers]),
+// channels with their members and whether the bot is in them
+// ([Server.AddConversations], [Server.AddChannel], [Server.Join]) and the
+// bot's direct messages (opened by conversations.open, see [Server.DM]).
+// A message event a test sends from a channel the fake does not know adds
+// that channel, with the bot and the author in it, as only such a channel
+// could deliver it. Ephemeral messages are recorded apart from posts
+// ([Server.WaitEphemeral]).
 //
 // Tests configure the fake (tokens, users, channels, injected failures),
 // push events to the bot, and then wait, always bounded by a context, for
@@ -189,11 +201,16 @@ type Server struct {
 
 	holds map[string]chan struct{} // Web API method → closed on release
 
-	tokens   map[string]TokenKind
-	users    map[string]string  // ID → name
-	channels map[string]channel // ID → channel
-	calls    map[string]int     // Web API method → calls
-	failures map[string][]failure
+	tokens    map[string]TokenKind
+	users     map[string]User     // ID → user
+	userOrder []string            // user IDs in the order users.list lists them
+	userPos   map[string]int      // ID → index in userOrder
+	channels  map[string]*channel // ID → channel
+	chanOrder []string            // channel IDs in the order conversations.list lists them
+	chanPos   map[string]int      // ID → index in chanOrder
+	dms       map[string]string   // user ID → the bot's DM with them
+	calls     map[string]int      // Web API method → calls
+	failures  map[string][]failure
 
 	tsSeq int64
 	idSeq int
@@ -202,6 +219,8 @@ type Server struct {
 	postsSeen     int
 	reactions     []Reaction
 	reactionsSeen int
+	ephemerals    []Ephemeral
+	ephemSeen     int
 
 	pending    map[string]ConnKind // websocket IDs handed out and not yet used
 	conns      []*wsConn           // live websockets, oldest first
@@ -209,11 +228,6 @@ type Server struct {
 	deliveries map[string]int      // envelope ID → times delivered
 	acked      map[string]int      // envelope ID → times acked
 	acks       []Ack
-}
-
-type channel struct {
-	name string
-	isIM bool
 }
 
 // New starts a fake Slack on a loopback address. Call Close when done.
@@ -240,8 +254,11 @@ func New(opts ...Option) *Server {
 			DefaultClassicBotToken: TokenClassicBot,
 			DefaultAppToken:        TokenApp,
 		},
-		users:      make(map[string]string),
-		channels:   make(map[string]channel),
+		users:      make(map[string]User),
+		userPos:    make(map[string]int),
+		channels:   make(map[string]*channel),
+		chanPos:    make(map[string]int),
+		dms:        make(map[string]string),
 		calls:      make(map[string]int),
 		failures:   make(map[string][]failure),
 		tsBase:     time.Now().Unix(),
@@ -284,21 +301,6 @@ func (s *Server) SetToken(token string, kind TokenKind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[token] = kind
-}
-
-// AddUser adds a user that users.info will find.
-func (s *Server) AddUser(id, name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[id] = name
-}
-
-// AddChannel adds a conversation that conversations.info will find; isIM
-// makes it a direct message.
-func (s *Server) AddChannel(id, name string, isIM bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.channels[id] = channel{name: name, isIM: isIM}
 }
 
 // Calls returns how many times the Web API method (e.g. "users.info") has

@@ -212,6 +212,8 @@ func TestDirectory(t *testing.T) {
 
 func TestPostMessage(t *testing.T) {
 	srv := newServer(t)
+	srv.AddChannel("C1", "general", false)
+	srv.AddChannel("C2", "random", false)
 	ctx := testContext(t)
 	api := newAPI(srv, slackfake.DefaultBotToken)
 
@@ -258,6 +260,7 @@ func TestPostMessage(t *testing.T) {
 
 func TestPostMessageRateLimitedOnce(t *testing.T) {
 	srv := newServer(t)
+	srv.AddChannel("C1", "general", false)
 	ctx := testContext(t)
 	api := newAPI(srv, slackfake.DefaultBotToken)
 	srv.RateLimitNext("chat.postMessage", 1, 2*time.Second)
@@ -325,6 +328,7 @@ func TestRateLimitedBody(t *testing.T) {
 
 func TestPostMessageInjectedError(t *testing.T) {
 	srv := newServer(t)
+	srv.AddChannel("C1", "general", false)
 	ctx := testContext(t)
 	api := newAPI(srv, slackfake.DefaultBotToken)
 	srv.FailNext("chat.postMessage", 2, "channel_not_found")
@@ -404,6 +408,7 @@ func rawCall(t *testing.T, srv *slackfake.Server, method, apiMethod string, form
 
 func TestBearerTokenGETAndJSON(t *testing.T) {
 	srv := newServer(t)
+	srv.AddChannel("C1", "general", false)
 	srv.AddUser("U1", "alice")
 	bearer := []string{"Authorization", "Bearer " + slackfake.DefaultBotToken}
 

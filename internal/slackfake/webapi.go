@@ -44,8 +44,16 @@ func (s *Server) handler(method string) (apiHandler, TokenKind) {
 		return s.authTest, TokenBot
 	case "users.info":
 		return s.usersInfo, TokenBot
+	case "users.list":
+		return s.usersList, TokenBot
 	case "conversations.info":
 		return s.conversationsInfo, TokenBot
+	case "conversations.list":
+		return s.conversationsList, TokenBot
+	case "conversations.open":
+		return s.conversationsOpen, TokenBot
+	case "chat.postEphemeral":
+		return s.chatPostEphemeral, TokenBot
 	case "chat.postMessage":
 		return s.chatPostMessage, TokenBot
 	case "reactions.add":
@@ -200,62 +208,17 @@ func (s *Server) authTest(apiCall) (object, string) {
 	}, ""
 }
 
-func (s *Server) usersInfo(call apiCall) (object, string) {
-	id := call.form.Get("user")
-	s.mu.Lock()
-	name, ok := s.users[id]
-	s.mu.Unlock()
-	if !ok {
-		return nil, "user_not_found"
-	}
-	return object{"user": object{
-		"id":        id,
-		"team_id":   s.cfg.teamID,
-		"name":      name,
-		"real_name": name,
-		"deleted":   false,
-		"is_bot":    false,
-		"profile":   object{"real_name": name, "display_name": name},
-	}}, ""
-}
-
-func (s *Server) conversationsInfo(call apiCall) (object, string) {
-	id := call.form.Get("channel")
-	s.mu.Lock()
-	ch, ok := s.channels[id]
-	s.mu.Unlock()
-	if !ok {
-		return nil, "channel_not_found"
-	}
-	info := object{
-		"id":         id,
-		"created":    s.tsBase,
-		"is_channel": !ch.isIM,
-		"is_group":   false,
-		"is_im":      ch.isIM,
-		"is_mpim":    false,
-		"is_private": ch.isIM,
-	}
-	if ch.name != "" {
-		info["name"] = ch.name
-		info["name_normalized"] = ch.name
-	}
-	if ch.isIM {
-		info["is_open"] = true
-	} else {
-		info["is_member"] = true
-		info["is_archived"] = false
-	}
-	return object{"channel": info}, ""
-}
-
-// chatPostMessage records the post. Any channel is accepted: the directory
-// of AddChannel only serves conversations.info.
+// chatPostMessage records the post, in a channel of the model that the
+// bot is in (a channel is given by its ID: Slack also takes a name, which
+// the fake refuses as channel_not_found).
 func (s *Server) chatPostMessage(call apiCall) (object, string) {
 	f := call.form
+	s.mu.Lock()
+	code := s.postableLocked(f.Get("channel"))
+	s.mu.Unlock()
 	switch {
-	case f.Get("channel") == "":
-		return nil, "channel_not_found"
+	case code != "":
+		return nil, code
 	case f.Get("text") == "" && f.Get("blocks") == "" && f.Get("attachments") == "":
 		return nil, "no_text"
 	}

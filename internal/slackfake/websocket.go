@@ -218,8 +218,13 @@ func (s *Server) receiveSocketMode(msg []byte) {
 
 // SendRTM writes event, encoded with encoding/json (pass a json.RawMessage to
 // send bytes as they are), to every live RTM connection, first waiting for
-// one if there is none.
+// one if there is none. A message event (a map[string]any) in a channel the
+// fake does not know adds the channel, with the bot and the author as
+// members, as SendEvent does.
 func (s *Server) SendRTM(ctx context.Context, event any) error {
+	if m, ok := event.(map[string]any); ok {
+		s.noteEvent(m)
+	}
 	msg, err := json.Marshal(event)
 	if err != nil {
 		return err
@@ -259,8 +264,13 @@ type EventOptions struct {
 // SendEvent delivers event, the inner event such as {"type":"message",...},
 // in an events_api envelope to the newest live Socket Mode connection, first
 // waiting for one if there is none. It returns the envelope ID, the one to
-// pass to WaitAck.
+// pass to WaitAck. Slack delivers messages only from conversations that
+// exist and that the bot is in, posted by their members: a message event in
+// a channel the fake does not know adds the channel (a DM when its
+// channel_type is "im"), with the bot and the author as members, and the
+// author of a message in a known channel becomes a member.
 func (s *Server) SendEvent(ctx context.Context, event map[string]any, opts EventOptions) (envelopeID string, err error) {
+	s.noteEvent(event)
 	var c *wsConn
 	if err := s.waitFor(ctx, "a Socket Mode connection", func() bool {
 		live := s.live(SocketMode)
