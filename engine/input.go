@@ -13,10 +13,12 @@ import (
 type input struct {
 	msg       Message
 	text      string // address stripped, entities decoded, links unwrapped, trimmed
-	folded    string // prefilter.Fold(text)
 	addressed bool
-	fields    []span // the words of text
-	exactKey  string // folded words joined by single spaces (computed lazily)
+	fields    []span // the words of text, when addressed (only commands and help use them)
+
+	// Computed on first use, once per message whatever the number of rules.
+	folded, exactKey    string // prefilter.Fold(text); its words joined by single spaces
+	hasFolded, hasExact bool
 
 	e   *Engine
 	rs  *Rules
@@ -30,9 +32,18 @@ func (in *input) word(i int) string { return in.text[in.fields[i].start:in.field
 func (e *Engine) prepare(rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
 	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
-	in.folded = prefilter.Fold(text)
-	in.fields = fieldSpans(text)
+	if in.addressed {
+		in.fields = fieldSpans(text)
+	}
 	return in
+}
+
+// fold returns prefilter.Fold(in.text), computed once.
+func (in *input) fold() string {
+	if !in.hasFolded {
+		in.folded, in.hasFolded = prefilter.Fold(in.text), true
+	}
+	return in.folded
 }
 
 func fieldSpans(s string) []span {
@@ -153,11 +164,16 @@ func (r *rule) matches(in *input) (bindings, bool) {
 		}
 	case matchContains:
 		for _, t := range r.texts {
-			if containsWord(in.folded, t) {
+			if containsWord(in.fold(), t) {
 				return bindings{}, true
 			}
 		}
 	case matchRegex:
+		// A miss, by far the common case, costs what it costs a plain loop
+		// over the regexps: MatchString tracks no submatches and is faster.
+		if !r.re.MatchString(in.text) {
+			return bindings{}, false
+		}
 		loc := r.re.FindStringSubmatchIndex(in.text)
 		if loc == nil {
 			return bindings{}, false
@@ -194,21 +210,25 @@ func (in *input) hasPrefixWords(cmd string) (int, bool) {
 	return n, true
 }
 
+// exact returns the folded text's words joined by single spaces, computed
+// once.
 func (in *input) exact() string {
-	if in.exactKey == "" {
-		in.exactKey = strings.Join(strings.Fields(in.folded), " ")
+	if !in.hasExact {
+		in.exactKey, in.hasExact = strings.Join(strings.Fields(in.fold()), " "), true
 	}
 	return in.exactKey
 }
 
 // containsWord reports whether needle occurs in haystack at word boundaries:
-// an edge of needle that is a word character may not touch another one.
+// an edge of needle that is a word character may not touch another one. Its
+// work is linear in len(haystack), however often needle occurs.
 func containsWord(haystack, needle string) bool {
 	if needle == "" {
 		return false
 	}
-	first, _ := utf8.DecodeRuneInString(needle)
+	first, firstSize := utf8.DecodeRuneInString(needle)
 	last, _ := utf8.DecodeLastRuneInString(needle)
+	wordStart, wordEnd := isWordRune(first), isWordRune(last)
 	for off := 0; off <= len(haystack)-len(needle); {
 		i := strings.Index(haystack[off:], needle)
 		if i < 0 {
@@ -218,12 +238,24 @@ func containsWord(haystack, needle string) bool {
 		j := i + len(needle)
 		before, _ := utf8.DecodeLastRuneInString(haystack[:i])
 		after, _ := utf8.DecodeRuneInString(haystack[j:])
-		if (i == 0 || !isWordRune(first) || !isWordRune(before)) &&
-			(j == len(haystack) || !isWordRune(last) || !isWordRune(after)) {
+		if (i == 0 || !wordStart || !isWordRune(before)) &&
+			(j == len(haystack) || !wordEnd || !isWordRune(after)) {
 			return true
 		}
-		_, size := utf8.DecodeRuneInString(haystack[i:])
-		off = i + size
+		off = i + firstSize
+		if wordStart {
+			// A match starting with a word rune follows a non-word rune, so
+			// none starts inside the run of word runes at i: skip it, 64
+			// bytes at most per occurrence so that the scan stays linear
+			// when occurrences are far apart.
+			for end := min(len(haystack), off+64); off < end; {
+				r, size := utf8.DecodeRuneInString(haystack[off:])
+				if !isWordRune(r) {
+					break
+				}
+				off += size
+			}
+		}
 	}
 	return false
 }

@@ -64,6 +64,22 @@ func BenchmarkMatcher(b *testing.B) {
 	}
 }
 
+// BenchmarkMatcherOverlapping scans 40,000 bytes in which every one of
+// 1,000 patterns ("a", "aa", …) ends at (almost) every position.
+func BenchmarkMatcherOverlapping(b *testing.B) {
+	pats := make([]string, 1000)
+	for i := range pats {
+		pats[i] = strings.Repeat("a", i+1)
+	}
+	m := NewMatcher(pats)
+	text := strings.Repeat("a", 40_000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		m.Each(text, func(int) {})
+	}
+}
+
 func BenchmarkNewMatcher(b *testing.B) {
 	for _, n := range sizes {
 		pats := keywords(n)

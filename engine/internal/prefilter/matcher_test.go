@@ -7,19 +7,13 @@ import (
 	"testing"
 )
 
-// naiveCounts returns, for each pattern, its number of occurrences (end
-// positions) in text; an empty pattern counts once.
+// naiveCounts returns, for each pattern, 1 if it occurs in text (an empty
+// pattern always does) and 0 otherwise: how many times Each must report it.
 func naiveCounts(patterns []string, text string) []int {
 	counts := make([]int, len(patterns))
 	for i, p := range patterns {
-		if p == "" {
+		if strings.Contains(text, p) {
 			counts[i] = 1
-			continue
-		}
-		for j := len(p); j <= len(text); j++ {
-			if text[j-len(p):j] == p {
-				counts[i]++
-			}
 		}
 	}
 	return counts
@@ -122,6 +116,31 @@ func FuzzMatcher(f *testing.F) {
 		}
 		checkMatcher(t, strings.Split(list, ","), text)
 	})
+}
+
+// TestMatcherOverlapping checks that Each reports each pattern once, and does
+// work linear in the text, when patterns occur at every position and end at
+// the same positions as many others: "a", "aa", … "a"×500 in "aaaa…".
+func TestMatcherOverlapping(t *testing.T) {
+	var pats []string
+	for n := 1; n <= 500; n++ {
+		pats = append(pats, strings.Repeat("a", n))
+	}
+	text := strings.Repeat("a", 40_000)
+	for _, budget := range denseBudgets {
+		m := newMatcher(pats, budget)
+		calls := 0
+		m.Each(text, func(int) { calls++ })
+		if calls != len(pats) {
+			t.Errorf("budget %d: Each called fn %d times, want %d (once per pattern)", budget, calls, len(pats))
+		}
+		// A second call on the same Matcher starts from a clean slate.
+		calls = 0
+		m.Each(text[:10], func(int) { calls++ })
+		if calls != 10 {
+			t.Errorf("budget %d: second call: fn called %d times, want 10", budget, calls)
+		}
+	}
 }
 
 func TestMatcherNoAlloc(t *testing.T) {
