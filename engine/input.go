@@ -14,7 +14,11 @@ type input struct {
 	msg       Message
 	text      string // address stripped, entities decoded, links unwrapped, trimmed
 	addressed bool
-	fields    []span // the words of text, when addressed (only commands and help use them)
+	// fields are the first words of text, found when addressed (only
+	// commands and help use them): at least the first two, when there are
+	// two; words(n) finds more. scanned is where finding stopped.
+	fields  []span
+	scanned int
 
 	// Computed on first use, once per message whatever the number of rules.
 	folded, exactKey    string // prefilter.Fold(text); its words joined by single spaces
@@ -33,9 +37,25 @@ func (e *Engine) prepare(rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
 	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
 	if in.addressed {
-		in.fields = fieldSpans(text)
+		in.words(2)
 	}
 	return in
+}
+
+// words returns the first n words of the text, or all of them when there are
+// fewer or n < 0. Words are found as they are needed, so that a long message
+// costs a command only the words the command compares.
+func (in *input) words(n int) []span {
+	for (n < 0 || len(in.fields) < n) && in.scanned < len(in.text) {
+		f, ok := nextField(in.text, in.scanned)
+		if !ok {
+			in.scanned = len(in.text)
+			break
+		}
+		in.fields = append(in.fields, f)
+		in.scanned = f.end
+	}
+	return in.fields
 }
 
 // fold returns prefilter.Fold(in.text), computed once.
@@ -46,23 +66,28 @@ func (in *input) fold() string {
 	return in.folded
 }
 
-func fieldSpans(s string) []span {
-	var out []span
+// nextField returns the first word of s at or after from, as strings.Fields
+// splits words.
+func nextField(s string, from int) (span, bool) {
 	start := -1
-	for i, r := range s {
-		if unicode.IsSpace(r) {
-			if start >= 0 {
-				out = append(out, span{start, i})
-				start = -1
-			}
-		} else if start < 0 {
+	for i := from; i < len(s); {
+		c, size, space := s[i], 1, false
+		if c < utf8.RuneSelf {
+			space = c == ' ' || '\t' <= c && c <= '\r'
+		} else {
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			space = unicode.IsSpace(r)
+		}
+		if space && start >= 0 {
+			return span{start, i}, true
+		}
+		if !space && start < 0 {
 			start = i
 		}
+		i += size
 	}
-	if start >= 0 {
-		out = append(out, span{start, len(s)})
-	}
-	return out
+	return span{start, len(s)}, start >= 0
 }
 
 // Normalize turns message text as Slack sends it into the text rules see:
@@ -83,7 +108,7 @@ func Normalize(raw, botUserID string) (text string, addressed bool) {
 			s = strings.TrimSpace(s)
 		}
 	}
-	if !strings.ContainsAny(s, "<&") {
+	if strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '&') < 0 {
 		return s, addressed
 	}
 	var b strings.Builder
@@ -146,9 +171,9 @@ func (r *rule) matches(in *input) (bindings, bool) {
 		for _, c := range r.commands {
 			if n, ok := in.hasPrefixWords(c); ok {
 				b := bindings{args: []string{}}
-				if n < len(in.fields) {
-					b.rest = strings.TrimSpace(in.text[in.fields[n].start:])
-					for _, f := range in.fields[n:] {
+				if fields := in.words(-1); n < len(fields) {
+					b.rest = strings.TrimSpace(in.text[fields[n].start:])
+					for _, f := range fields[n:] {
 						b.args = append(b.args, in.text[f.start:f.end])
 					}
 				}
@@ -202,7 +227,7 @@ func (r *rule) matches(in *input) (bindings, bool) {
 func (in *input) hasPrefixWords(cmd string) (int, bool) {
 	n := 0
 	for w := range strings.SplitSeq(cmd, " ") {
-		if n >= len(in.fields) || !strings.EqualFold(in.word(n), w) {
+		if n >= len(in.words(n+1)) || !strings.EqualFold(in.word(n), w) {
 			return 0, false
 		}
 		n++

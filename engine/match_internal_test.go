@@ -143,3 +143,33 @@ func TestCandidatesNoAlloc(t *testing.T) {
 		t.Errorf("candidates = %v, want %v", got, want)
 	}
 }
+
+// TestWords checks that words, found a few at a time, are the words
+// strings.Fields finds.
+func TestWords(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{"a", "bc", " ", "  ", "\t", "\n", "\u0085", "\u00a0", "\u2003", "é", "\xff", "x"}
+	for range 2000 {
+		var b strings.Builder
+		for range rnd.IntN(20) {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		text := b.String()
+		want := strings.Fields(text)
+		in := &input{text: text}
+		for _, n := range []int{0, 1, 2, rnd.IntN(10), -1} {
+			got := in.words(n)
+			if n >= 0 && len(got) < min(n, len(want)) || len(got) > len(want) {
+				t.Fatalf("words(%d) of %q: %d words, want %d of %d", n, text, len(got), n, len(want))
+			}
+			for i := range got {
+				if w := in.word(i); w != want[i] {
+					t.Fatalf("words(%d) of %q: word %d = %q, want %q", n, text, i, w, want[i])
+				}
+			}
+		}
+		if got := in.words(-1); len(got) != len(want) {
+			t.Fatalf("words(-1) of %q: %d words, want %d", text, len(got), len(want))
+		}
+	}
+}
