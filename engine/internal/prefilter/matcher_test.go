@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -141,6 +142,27 @@ func TestMatcherOverlapping(t *testing.T) {
 			t.Errorf("budget %d: second call: fn called %d times, want 10", budget, calls)
 		}
 	}
+}
+
+// TestMatcherConcurrent runs Each from several goroutines on one Matcher:
+// each call has its own record of what it reported.
+func TestMatcherConcurrent(t *testing.T) {
+	pats := []string{"a", "aa", "ab", "b", "bab"}
+	m := NewMatcher(pats)
+	texts := []string{"aaaa", "bab", "abba", "", "ccc", "babab"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				text := texts[(g+i)%len(texts)]
+				if got, want := matcherCounts(m, text), naiveCounts(pats, text); !slices.Equal(got, want) {
+					t.Errorf("Each(%q) counts %v, want %v", text, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestMatcherNoAlloc(t *testing.T) {
