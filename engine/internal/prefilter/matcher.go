@@ -37,6 +37,7 @@ type Matcher struct {
 	outPat     []int32
 	empty      []int32 // indices of empty patterns
 	n          int     // number of patterns
+	nOut       int     // number of states with outputs
 
 	seen sync.Pool // of *seenSet, scratch for Each
 }
@@ -216,6 +217,11 @@ func newMatcher(patterns []string, denseEntries int) *Matcher {
 			}
 		}
 	}
+	for u := range n {
+		if m.outOff[u] < m.outOff[u+1] {
+			m.nOut++
+		}
+	}
 	words := (n + 63) / 64
 	m.seen.New = func() any { return &seenSet{bits: make([]uint64, words)} }
 	return m
@@ -243,7 +249,8 @@ func (m *Matcher) step(s int32, c uint8) int32 {
 // order of the end of its first occurrence; copies of a duplicated pattern
 // are each reported. Empty patterns are reported first. The work is linear in
 // len(text) plus the number of patterns reported, however many times and
-// however overlapped they occur ("a", "aa", "aaa"… in "aaaa…"). Each does
+// however overlapped they occur ("a", "aa", "aaa"… in "aaaa…"), and the scan
+// stops once every pattern is reported. Each does
 // not allocate (once warm, and provided fn does not escape).
 func (m *Matcher) Each(text string, fn func(pattern int)) {
 	for _, p := range m.empty {
@@ -258,11 +265,13 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 		label  = m.label
 		fail   = m.fail
 		report = m.report
+		class  = &m.class
+		unused = m.zeroUnused
 		seen   *seenSet
 	)
 	for i := 0; i < len(text); i++ {
-		c := m.class[text[i]]
-		if c == 0 && m.zeroUnused {
+		c := class[text[i]]
+		if c == 0 && unused {
 			s = 0 // the byte occurs in no pattern
 			continue
 		}
@@ -288,6 +297,9 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 				seen = m.seen.Get().(*seenSet)
 			}
 			m.emit(r, seen, fn)
+			if len(seen.set) == m.nOut {
+				break // every pattern is reported: the rest cannot add any
+			}
 		}
 	}
 	if seen != nil {
