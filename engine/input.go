@@ -17,8 +17,9 @@ type input struct {
 	// fields are the first words of text, found when addressed (only
 	// commands and help use them): at least the first two, when there are
 	// two; words(n) finds more. scanned is where finding stopped.
-	fields  []span
-	scanned int
+	fields   []span
+	scanned  int
+	fieldBuf [4]span // fields' first backing array
 
 	// Computed on first use, once per message whatever the number of rules.
 	folded, exactKey    string // prefilter.Fold(text); its words joined by single spaces
@@ -37,6 +38,7 @@ func (e *Engine) prepare(rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
 	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
 	if in.addressed {
+		in.fields = in.fieldBuf[:0]
 		in.words(2)
 	}
 	return in
@@ -245,8 +247,10 @@ func (in *input) exact() string {
 }
 
 // containsWord reports whether needle occurs in haystack at word boundaries:
-// an edge of needle that is a word character may not touch another one. Its
-// work is linear in len(haystack), however often needle occurs.
+// an edge of needle that is a word character may not touch another one.
+// After an occurrence that fails, it resumes past the run of word runes the
+// occurrence starts (when needle starts with one), so that occurrences at
+// every position ("aa" in "aaaa…") cost one pass, not one search each.
 func containsWord(haystack, needle string) bool {
 	if needle == "" {
 		return false
@@ -271,8 +275,7 @@ func containsWord(haystack, needle string) bool {
 		if wordStart {
 			// A match starting with a word rune follows a non-word rune, so
 			// none starts inside the run of word runes at i: skip it, 64
-			// bytes at most per occurrence so that the scan stays linear
-			// when occurrences are far apart.
+			// bytes at a time (past that, strings.Index skips faster).
 			for end := min(len(haystack), off+64); off < end; {
 				r, size := utf8.DecodeRuneInString(haystack[off:])
 				if !isWordRune(r) {

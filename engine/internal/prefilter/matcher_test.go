@@ -121,10 +121,11 @@ func FuzzMatcher(f *testing.F) {
 
 // TestMatcherOverlapping checks that Each reports each pattern once, and does
 // work linear in the text, when patterns occur at every position and end at
-// the same positions as many others: "a", "aa", … "a"×500 in "aaaa…".
+// the same positions as many others: "a", "aa", … "a"×499 in "aaaa…" (and
+// "b", which does not occur, so that the scan goes to the end).
 func TestMatcherOverlapping(t *testing.T) {
-	var pats []string
-	for n := 1; n <= 500; n++ {
+	pats := []string{"b"}
+	for n := 1; n < 500; n++ {
 		pats = append(pats, strings.Repeat("a", n))
 	}
 	text := strings.Repeat("a", 40_000)
@@ -132,8 +133,8 @@ func TestMatcherOverlapping(t *testing.T) {
 		m := newMatcher(pats, budget)
 		calls := 0
 		m.Each(text, func(int) { calls++ })
-		if calls != len(pats) {
-			t.Errorf("budget %d: Each called fn %d times, want %d (once per pattern)", budget, calls, len(pats))
+		if calls != len(pats)-1 {
+			t.Errorf("budget %d: Each called fn %d times, want %d (once per pattern)", budget, calls, len(pats)-1)
 		}
 		// A second call on the same Matcher starts from a clean slate.
 		calls = 0
