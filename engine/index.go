@@ -77,7 +77,9 @@ func appendOnce(list []int32, i int32) []int32 {
 }
 
 // candidates appends to dst, in file order and without repeats, the rules
-// that could match in.
+// that could match in. Its work is linear in the message's length plus the
+// number of rules it names: the matcher reports each literal once however
+// often it occurs, so a rule is appended at most once per literal it has.
 func (ix *index) candidates(in *input, dst []int32) []int32 {
 	dst = append(dst, ix.always...)
 	if in.addressed && len(in.fields) > 0 && len(ix.commands) > 0 {
@@ -88,7 +90,7 @@ func (ix *index) candidates(in *input, dst []int32) []int32 {
 		dst = append(dst, ix.exact[in.exact()]...)
 	}
 	if ix.lits != nil {
-		ix.lits.Each(in.folded, func(p int) {
+		ix.lits.Each(in.fold(), func(p int) {
 			dst = append(dst, ix.litRules[p]...)
 		})
 	}

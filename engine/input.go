@@ -14,10 +14,17 @@ import (
 type input struct {
 	msg       Message
 	text      string // address stripped, entities decoded, links unwrapped, trimmed
-	folded    string // prefilter.Fold(text)
 	addressed bool
-	fields    []span // the words of text
-	exactKey  string // folded words joined by single spaces (computed lazily)
+	// fields are the first words of text, found when addressed (only
+	// commands and help use them): at least the first two, when there are
+	// two; words(n) finds more. scanned is where finding stopped.
+	fields   []span
+	scanned  int
+	fieldBuf [4]span // fields' first backing array
+
+	// Computed on first use, once per message whatever the number of rules.
+	folded, exactKey    string // prefilter.Fold(text); its words joined by single spaces
+	hasFolded, hasExact bool
 
 	e      *Engine
 	rs     *Rules
@@ -32,28 +39,59 @@ func (in *input) word(i int) string { return in.text[in.fields[i].start:in.field
 func (e *Engine) prepare(rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
 	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
-	in.folded = prefilter.Fold(text)
-	in.fields = fieldSpans(text)
+	if in.addressed {
+		in.fields = in.fieldBuf[:0]
+		in.words(2)
+	}
 	return in
 }
 
-func fieldSpans(s string) []span {
-	var out []span
+// words returns the first n words of the text, or all of them when there are
+// fewer or n < 0. Words are found as they are needed, so that a long message
+// costs a command only the words the command compares.
+func (in *input) words(n int) []span {
+	for (n < 0 || len(in.fields) < n) && in.scanned < len(in.text) {
+		f, ok := nextField(in.text, in.scanned)
+		if !ok {
+			in.scanned = len(in.text)
+			break
+		}
+		in.fields = append(in.fields, f)
+		in.scanned = f.end
+	}
+	return in.fields
+}
+
+// fold returns prefilter.Fold(in.text), computed once.
+func (in *input) fold() string {
+	if !in.hasFolded {
+		in.folded, in.hasFolded = prefilter.Fold(in.text), true
+	}
+	return in.folded
+}
+
+// nextField returns the first word of s at or after from, as strings.Fields
+// splits words.
+func nextField(s string, from int) (span, bool) {
 	start := -1
-	for i, r := range s {
-		if unicode.IsSpace(r) {
-			if start >= 0 {
-				out = append(out, span{start, i})
-				start = -1
-			}
-		} else if start < 0 {
+	for i := from; i < len(s); {
+		c, size, space := s[i], 1, false
+		if c < utf8.RuneSelf {
+			space = c == ' ' || '\t' <= c && c <= '\r'
+		} else {
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			space = unicode.IsSpace(r)
+		}
+		if space && start >= 0 {
+			return span{start, i}, true
+		}
+		if !space && start < 0 {
 			start = i
 		}
+		i += size
 	}
-	if start >= 0 {
-		out = append(out, span{start, len(s)})
-	}
-	return out
+	return span{start, len(s)}, start >= 0
 }
 
 // Normalize turns message text as Slack sends it into the text rules see:
@@ -74,7 +112,7 @@ func Normalize(raw, botUserID string) (text string, addressed bool) {
 			s = strings.TrimSpace(s)
 		}
 	}
-	if !strings.ContainsAny(s, "<&") {
+	if strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '&') < 0 {
 		return s, addressed
 	}
 	var b strings.Builder
@@ -137,9 +175,9 @@ func (r *rule) matches(in *input) (bindings, bool) {
 		for _, c := range r.commands {
 			if n, ok := in.hasPrefixWords(c); ok {
 				b := bindings{args: []string{}}
-				if n < len(in.fields) {
-					b.rest = strings.TrimSpace(in.text[in.fields[n].start:])
-					for _, f := range in.fields[n:] {
+				if fields := in.words(-1); n < len(fields) {
+					b.rest = strings.TrimSpace(in.text[fields[n].start:])
+					for _, f := range fields[n:] {
 						b.args = append(b.args, in.text[f.start:f.end])
 					}
 				}
@@ -155,11 +193,16 @@ func (r *rule) matches(in *input) (bindings, bool) {
 		}
 	case matchContains:
 		for _, t := range r.texts {
-			if containsWord(in.folded, t) {
+			if containsWord(in.fold(), t) {
 				return bindings{}, true
 			}
 		}
 	case matchRegex:
+		// A miss, by far the common case, costs what it costs a plain loop
+		// over the regexps: MatchString tracks no submatches and is faster.
+		if !r.re.MatchString(in.text) {
+			return bindings{}, false
+		}
 		loc := r.re.FindStringSubmatchIndex(in.text)
 		if loc == nil {
 			return bindings{}, false
@@ -188,7 +231,7 @@ func (r *rule) matches(in *input) (bindings, bool) {
 func (in *input) hasPrefixWords(cmd string) (int, bool) {
 	n := 0
 	for w := range strings.SplitSeq(cmd, " ") {
-		if n >= len(in.fields) || !strings.EqualFold(in.word(n), w) {
+		if n >= len(in.words(n+1)) || !strings.EqualFold(in.word(n), w) {
 			return 0, false
 		}
 		n++
@@ -196,21 +239,27 @@ func (in *input) hasPrefixWords(cmd string) (int, bool) {
 	return n, true
 }
 
+// exact returns the folded text's words joined by single spaces, computed
+// once.
 func (in *input) exact() string {
-	if in.exactKey == "" {
-		in.exactKey = strings.Join(strings.Fields(in.folded), " ")
+	if !in.hasExact {
+		in.exactKey, in.hasExact = strings.Join(strings.Fields(in.fold()), " "), true
 	}
 	return in.exactKey
 }
 
 // containsWord reports whether needle occurs in haystack at word boundaries:
 // an edge of needle that is a word character may not touch another one.
+// After an occurrence that fails, it resumes past the run of word runes the
+// occurrence starts (when needle starts with one), so that occurrences at
+// every position ("aa" in "aaaa…") cost one pass, not one search each.
 func containsWord(haystack, needle string) bool {
 	if needle == "" {
 		return false
 	}
-	first, _ := utf8.DecodeRuneInString(needle)
+	first, firstSize := utf8.DecodeRuneInString(needle)
 	last, _ := utf8.DecodeLastRuneInString(needle)
+	wordStart, wordEnd := isWordRune(first), isWordRune(last)
 	for off := 0; off <= len(haystack)-len(needle); {
 		i := strings.Index(haystack[off:], needle)
 		if i < 0 {
@@ -220,12 +269,23 @@ func containsWord(haystack, needle string) bool {
 		j := i + len(needle)
 		before, _ := utf8.DecodeLastRuneInString(haystack[:i])
 		after, _ := utf8.DecodeRuneInString(haystack[j:])
-		if (i == 0 || !isWordRune(first) || !isWordRune(before)) &&
-			(j == len(haystack) || !isWordRune(last) || !isWordRune(after)) {
+		if (i == 0 || !wordStart || !isWordRune(before)) &&
+			(j == len(haystack) || !wordEnd || !isWordRune(after)) {
 			return true
 		}
-		_, size := utf8.DecodeRuneInString(haystack[i:])
-		off = i + size
+		off = i + firstSize
+		if wordStart {
+			// A match starting with a word rune follows a non-word rune, so
+			// none starts inside the run of word runes at i: skip it, 64
+			// bytes at a time (past that, strings.Index skips faster).
+			for end := min(len(haystack), off+64); off < end; {
+				r, size := utf8.DecodeRuneInString(haystack[off:])
+				if !isWordRune(r) {
+					break
+				}
+				off += size
+			}
+		}
 	}
 	return false
 }

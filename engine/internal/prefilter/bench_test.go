@@ -64,6 +64,23 @@ func BenchmarkMatcher(b *testing.B) {
 	}
 }
 
+// BenchmarkMatcherOverlapping scans 40,000 bytes in which every one of
+// 999 patterns ("a", "aa", …) ends at (almost) every position, and a
+// 1,000th ("b") never occurs, so the scan goes to the end.
+func BenchmarkMatcherOverlapping(b *testing.B) {
+	pats := []string{"b"}
+	for i := range 999 {
+		pats = append(pats, strings.Repeat("a", i+1))
+	}
+	m := NewMatcher(pats)
+	text := strings.Repeat("a", 40_000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		m.Each(text, func(int) {})
+	}
+}
+
 func BenchmarkNewMatcher(b *testing.B) {
 	for _, n := range sizes {
 		pats := keywords(n)

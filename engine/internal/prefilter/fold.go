@@ -21,7 +21,20 @@ import (
 // package sees it. Fold never allocates when s is already folded (in
 // particular for lowercase ASCII).
 func Fold(s string) string {
-	for i := 0; i < len(s); {
+	i := 0
+	// Eight bytes at a time while they are ASCII and not upper case: a
+	// long message is usually all lower-case ASCII.
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		const ones, high = 0x0101010101010101, 0x8080808080808080
+		// With every byte below 0x80, adding 0x3f (0x25) to each sets its
+		// high bit exactly when it is at least 'A' ('[', just after 'Z').
+		if w&high != 0 || (w+0x3f*ones)&^(w+0x25*ones)&high != 0 {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if 'A' <= c && c <= 'Z' {

@@ -39,6 +39,30 @@ func TestFold(t *testing.T) {
 	}
 }
 
+// TestFoldLong checks Fold on longer texts, where it tests eight bytes at
+// a time: each ASCII byte and a non-ASCII rune at every offset.
+func TestFoldLong(t *testing.T) {
+	base := []byte("the deploy to staging is done; can someone check it?")
+	for _, c := range []string{"@", "A", "M", "Z", "[", "`", "a", "z", "{", "\x7f", "É", "é", "\u212a", "\xff"} {
+		for off := range 24 {
+			in := string(base[:off]) + c + string(base[off:])
+			want := string(base[:off]) + foldNaive(c) + string(base[off:])
+			if got := Fold(in); got != want {
+				t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
+// foldNaive folds s a rune at a time.
+func foldNaive(s string) string {
+	var b []byte
+	for _, r := range s {
+		b = utf8.AppendRune(b, foldRune(r))
+	}
+	return string(b)
+}
+
 // TestFoldOrbits checks, for every rune, that all members of its simple
 // folding orbit fold to the same rune, which is a member of the orbit, and
 // that Go's regexp (?i) agrees that r and Fold(r) are equal.

@@ -3,6 +3,7 @@ package prefilter
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // defaultDenseEntries is the budget, in transitions, for the dense
@@ -36,6 +37,17 @@ type Matcher struct {
 	outPat     []int32
 	empty      []int32 // indices of empty patterns
 	n          int     // number of patterns
+	nOut       int     // number of states with outputs
+
+	seen sync.Pool // of *seenSet, scratch for Each
+}
+
+// seenSet marks the states whose outputs one call of Each has reported. Its
+// bits are all clear between calls: only the bits listed in set are ever
+// set, and they are cleared before the set goes back to the pool.
+type seenSet struct {
+	bits []uint64 // one bit per state
+	set  []int32  // the states whose bit is set
 }
 
 // NewMatcher builds a Matcher for patterns. Pattern indices reported by
@@ -205,6 +217,13 @@ func newMatcher(patterns []string, denseEntries int) *Matcher {
 			}
 		}
 	}
+	for u := range n {
+		if m.outOff[u] < m.outOff[u+1] {
+			m.nOut++
+		}
+	}
+	words := (n + 63) / 64
+	m.seen.New = func() any { return &seenSet{bits: make([]uint64, words)} }
 	return m
 }
 
@@ -226,12 +245,13 @@ func (m *Matcher) step(s int32, c uint8) int32 {
 	}
 }
 
-// Each calls fn(i) for every occurrence of patterns[i] in text: once per end
-// position of each occurrence (overlapping occurrences included), in order of
-// end position. Every pattern that occurs in text is thus reported at least
-// once; callers that need a set should deduplicate (for example with a
-// generation-stamped slice). Empty patterns are reported once per call, before
-// anything else. Each does not allocate (provided fn does not escape).
+// Each calls fn(i) once for every pattern i that occurs in text, in the
+// order of the end of its first occurrence; copies of a duplicated pattern
+// are each reported. Empty patterns are reported first. The work is linear in
+// len(text) plus the number of patterns reported, however many times and
+// however overlapped they occur ("a", "aa", "aaa"… in "aaaa…"), and the scan
+// stops once every pattern is reported. Each does
+// not allocate (once warm, and provided fn does not escape).
 func (m *Matcher) Each(text string, fn func(pattern int)) {
 	for _, p := range m.empty {
 		fn(int(p))
@@ -245,10 +265,13 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 		label  = m.label
 		fail   = m.fail
 		report = m.report
+		class  = &m.class
+		unused = m.zeroUnused
+		seen   *seenSet
 	)
 	for i := 0; i < len(text); i++ {
-		c := m.class[text[i]]
-		if c == 0 && m.zeroUnused {
+		c := class[text[i]]
+		if c == 0 && unused {
 			s = 0 // the byte occurs in no pattern
 			continue
 		}
@@ -270,15 +293,35 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 			s = fail[s]
 		}
 		if r := report[s]; r >= 0 {
-			m.emit(r, fn)
+			if seen == nil {
+				seen = m.seen.Get().(*seenSet)
+			}
+			m.emit(r, seen, fn)
+			if len(seen.set) == m.nOut {
+				break // every pattern is reported: the rest cannot add any
+			}
 		}
+	}
+	if seen != nil {
+		for _, r := range seen.set {
+			seen.bits[r/64] = 0
+		}
+		seen.set = seen.set[:0]
+		m.seen.Put(seen)
 	}
 }
 
 // emit reports the outputs of state r and of the states reachable from it by
-// report links.
-func (m *Matcher) emit(r int32, fn func(pattern int)) {
+// report links, skipping those already reported. The states after a
+// reported one on the chain were reported with it, so the walk stops there.
+func (m *Matcher) emit(r int32, seen *seenSet, fn func(pattern int)) {
 	for r >= 0 {
+		w, bit := r/64, uint64(1)<<(r%64)
+		if seen.bits[w]&bit != 0 {
+			return
+		}
+		seen.bits[w] |= bit
+		seen.set = append(seen.set, r)
 		for _, p := range m.outPat[m.outOff[r]:m.outOff[r+1]] {
 			fn(int(p))
 		}

@@ -4,22 +4,17 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// naiveCounts returns, for each pattern, its number of occurrences (end
-// positions) in text; an empty pattern counts once.
+// naiveCounts returns, for each pattern, 1 if it occurs in text (an empty
+// pattern always does) and 0 otherwise: how many times Each must report it.
 func naiveCounts(patterns []string, text string) []int {
 	counts := make([]int, len(patterns))
 	for i, p := range patterns {
-		if p == "" {
+		if strings.Contains(text, p) {
 			counts[i] = 1
-			continue
-		}
-		for j := len(p); j <= len(text); j++ {
-			if text[j-len(p):j] == p {
-				counts[i]++
-			}
 		}
 	}
 	return counts
@@ -122,6 +117,53 @@ func FuzzMatcher(f *testing.F) {
 		}
 		checkMatcher(t, strings.Split(list, ","), text)
 	})
+}
+
+// TestMatcherOverlapping checks that Each reports each pattern once, and does
+// work linear in the text, when patterns occur at every position and end at
+// the same positions as many others: "a", "aa", … "a"×499 in "aaaa…" (and
+// "b", which does not occur, so that the scan goes to the end).
+func TestMatcherOverlapping(t *testing.T) {
+	pats := []string{"b"}
+	for n := 1; n < 500; n++ {
+		pats = append(pats, strings.Repeat("a", n))
+	}
+	text := strings.Repeat("a", 40_000)
+	for _, budget := range denseBudgets {
+		m := newMatcher(pats, budget)
+		calls := 0
+		m.Each(text, func(int) { calls++ })
+		if calls != len(pats)-1 {
+			t.Errorf("budget %d: Each called fn %d times, want %d (once per pattern)", budget, calls, len(pats)-1)
+		}
+		// A second call on the same Matcher starts from a clean slate.
+		calls = 0
+		m.Each(text[:10], func(int) { calls++ })
+		if calls != 10 {
+			t.Errorf("budget %d: second call: fn called %d times, want 10", budget, calls)
+		}
+	}
+}
+
+// TestMatcherConcurrent runs Each from several goroutines on one Matcher:
+// each call has its own record of what it reported.
+func TestMatcherConcurrent(t *testing.T) {
+	pats := []string{"a", "aa", "ab", "b", "bab"}
+	m := NewMatcher(pats)
+	texts := []string{"aaaa", "bab", "abba", "", "ccc", "babab"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				text := texts[(g+i)%len(texts)]
+				if got, want := matcherCounts(m, text), naiveCounts(pats, text); !slices.Equal(got, want) {
+					t.Errorf("Each(%q) counts %v, want %v", text, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestMatcherNoAlloc(t *testing.T) {
