@@ -344,6 +344,7 @@ func (l *loader) match(r *rule, n *yaml.Node, what string) bool {
 			r.re = re
 			if parsed, err := syntax.Parse(s, syntax.Perl); err == nil {
 				r.reLits = prefilter.Required(parsed)
+				r.reCase = prefilter.RequiredCase(parsed)
 			}
 			r.kind = matchRegex
 		}

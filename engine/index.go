@@ -17,6 +17,13 @@ type index struct {
 	exact    map[string][]int32 // folded, single-spaced text → rules
 	lits     *prefilter.Matcher // literals of contains and regex rules
 	litRules [][]int32          // literal i → rules that need it
+
+	// A case-sensitive regexp named by a folded literal is tried only when
+	// one of its literals occurs in the text exactly as written. Rules that
+	// share a set share its check, so 1,000 regexps starting "Deploy " cost
+	// one search of a message that says only "deploy".
+	caseSets [][]string // case-sensitive literal sets
+	ruleCase []int32    // rule → its set in caseSets, or -1
 }
 
 func buildIndex(rules []*rule) *index {
@@ -35,8 +42,11 @@ func buildIndex(rules []*rule) *index {
 			ix.litRules[p] = append(rs, i)
 		}
 	}
+	ix.ruleCase = make([]int32, len(rules))
+	casePos := map[string]int32{}
 	for n, r := range rules {
 		i := int32(n)
+		ix.ruleCase[i] = -1
 		switch r.kind {
 		case matchCommand:
 			for _, c := range r.commands {
@@ -58,6 +68,16 @@ func buildIndex(rules []*rule) *index {
 			}
 			for _, lit := range r.reLits {
 				addLit(lit, i)
+			}
+			if r.reCase != nil {
+				key := strings.Join(r.reCase, "\x00")
+				c, ok := casePos[key]
+				if !ok {
+					c = int32(len(ix.caseSets))
+					casePos[key] = c
+					ix.caseSets = append(ix.caseSets, r.reCase)
+				}
+				ix.ruleCase[i] = c
 			}
 		default:
 			ix.always = append(ix.always, i)
@@ -95,5 +115,47 @@ func (ix *index) candidates(in *input, dst []int32) []int32 {
 		})
 	}
 	slices.Sort(dst)
-	return slices.Compact(dst)
+	dst = slices.Compact(dst)
+	if len(ix.caseSets) == 0 {
+		return dst
+	}
+	// Drop case-sensitive regexps none of whose literals occur as written,
+	// checking each set at most once.
+	var stack [64]caseSeen
+	var seen []caseSeen
+	out := dst[:0]
+	for _, i := range dst {
+		if c := ix.ruleCase[i]; c >= 0 {
+			if seen == nil {
+				if len(ix.caseSets) <= len(stack) {
+					seen = stack[:len(ix.caseSets)]
+				} else {
+					seen = make([]caseSeen, len(ix.caseSets))
+				}
+			}
+			if seen[c] == caseUnknown {
+				seen[c] = caseAbsent
+				for _, lit := range ix.caseSets[c] {
+					if strings.Contains(in.text, lit) {
+						seen[c] = casePresent
+						break
+					}
+				}
+			}
+			if seen[c] == caseAbsent {
+				continue
+			}
+		}
+		out = append(out, i)
+	}
+	return out
 }
+
+// caseSeen is what candidates knows of a case-sensitive literal set.
+type caseSeen uint8
+
+const (
+	caseUnknown caseSeen = iota
+	casePresent
+	caseAbsent
+)

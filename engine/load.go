@@ -76,6 +76,7 @@ type rule struct {
 	texts    []string // exact (folded, single-spaced) or contains (folded)
 	re       *regexp.Regexp
 	reLits   []string // literals one of which any regexp match contains; nil: none known
+	reCase   []string // the same, exactly as written, for a case-sensitive regexp; nil: none known
 
 	addressed *bool
 	when      *vm.Program

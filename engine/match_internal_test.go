@@ -117,6 +117,46 @@ func TestCandidatesSharedLiteral(t *testing.T) {
 	}
 }
 
+// TestCandidatesCaseSensitive: case-sensitive regexps whose folded literal
+// occurs but whose literal as written does not are not candidates, checked
+// once per shared literal set; where the literal occurs as written they
+// still fire, and (?i) regexps are unaffected.
+func TestCandidatesCaseSensitive(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("rules:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&src, "  - name: r%d\n    match: {regex: 'Deploy +[0-9]{%d}[a-z]{%d}'}\n    reply: hit\n", i, 2+i/25, 1+i%25)
+	}
+	src.WriteString("  - {name: any, match: {regex: '(?i)deploy +now'}, reply: now}\n")
+	rs, err := Compile("rules.yaml", []byte(src.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rs.index.caseSets); n != 1 {
+		t.Fatalf("%d case-sensitive literal sets, want 1 (Deploy)", n)
+	}
+	e := New(rs, Options{})
+	tests := []struct {
+		text string
+		want int // candidates; the (?i) rule is one whenever "deploy" occurs in any case
+	}{
+		{strings.Repeat("deploy ", 5000), 1},
+		{"deploy now", 1},
+		{"Deploy 12a", 1001},             // every Deploy rule may match
+		{"DEPLOY 12a and deploy now", 1}, // neither case is "Deploy"
+	}
+	for _, tt := range tests {
+		in := e.prepare(rs, Message{Text: tt.text})
+		if got := rs.index.candidates(in, nil); len(got) != tt.want {
+			t.Errorf("%.30q: %d candidates, want %d", tt.text, len(got), tt.want)
+		}
+	}
+	acts := e.Handle(t.Context(), Message{Text: "Deploy 12a", UserID: "UALICE", ChannelID: "C1"})
+	if len(acts) != 1 || acts[0].Rule != "r0" {
+		t.Errorf("Deploy 12a fired %v, want r0", acts)
+	}
+}
+
 // TestCandidatesNoAlloc checks that an ordinary message costs the index no
 // allocation.
 func TestCandidatesNoAlloc(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 const (
@@ -43,8 +44,41 @@ func Required(re *syntax.Regexp) []string {
 	if re == nil {
 		return nil
 	}
-	return analyze(re).best()
+	return analyzer{fold: true}.analyze(re).best()
 }
+
+// RequiredCase is Required for a case-sensitive regexp, without folding:
+// any string matched by re contains at least one of the returned literals,
+// exactly as written. It returns nil when re has a case-insensitive part
+// ((?i)) or no useful set is known. A text that contains none of them
+// cannot match, which a caller can check once per literal set where
+// Required's folded literals are shared by many regexps that differ in case
+// ("Deploy " and "deploy ").
+func RequiredCase(re *syntax.Regexp) []string {
+	if re == nil || foldsCase(re) {
+		return nil
+	}
+	lits := analyzer{}.analyze(re).best()
+	for _, l := range lits {
+		if strings.ContainsRune(l, utf8.RuneError) {
+			return nil // U+FFFD in a regexp also matches an invalid byte
+		}
+	}
+	return lits
+}
+
+// foldsCase reports whether some literal of re matches case-insensitively.
+// (A character class under (?i) lists every case itself.)
+func foldsCase(re *syntax.Regexp) bool {
+	if re.Op == syntax.OpLiteral && re.Flags&syntax.FoldCase != 0 {
+		return true
+	}
+	return slices.ContainsFunc(re.Sub, foldsCase)
+}
+
+// An analyzer works out literal sets, folded (for Required) or exactly as
+// written (for RequiredCase).
+type analyzer struct{ fold bool }
 
 // info is what is known about the strings a regexp node matches.
 type info struct {
@@ -65,25 +99,28 @@ func (i info) best() []string {
 	return i.req
 }
 
-func analyze(re *syntax.Regexp) info {
+func (a analyzer) analyze(re *syntax.Regexp) info {
 	switch re.Op {
 	case syntax.OpEmptyMatch:
 		return info{exact: []string{""}}
 
 	case syntax.OpLiteral:
+		if !a.fold {
+			return info{exact: []string{string(re.Rune)}}
+		}
 		return info{exact: []string{Fold(string(re.Rune))}}
 
 	case syntax.OpCharClass:
-		return info{exact: classExact(re.Rune)}
+		return info{exact: a.classExact(re.Rune)}
 
 	case syntax.OpCapture:
-		return analyze(re.Sub[0])
+		return a.analyze(re.Sub[0])
 
 	case syntax.OpPlus:
-		return info{req: analyze(re.Sub[0]).best()}
+		return info{req: a.analyze(re.Sub[0]).best()}
 
 	case syntax.OpQuest:
-		sub := analyze(re.Sub[0])
+		sub := a.analyze(re.Sub[0])
 		if sub.exact != nil {
 			if e := dedupe(append(slices.Clip(sub.exact), "")); len(e) <= maxSet {
 				return info{exact: e}
@@ -92,13 +129,13 @@ func analyze(re *syntax.Regexp) info {
 		return info{}
 
 	case syntax.OpRepeat:
-		return analyzeRepeat(re)
+		return a.analyzeRepeat(re)
 
 	case syntax.OpConcat:
-		return analyzeConcat(re)
+		return a.analyzeConcat(re)
 
 	case syntax.OpAlternate:
-		return analyzeAlternate(re)
+		return a.analyzeAlternate(re)
 	}
 	// OpNoMatch (treated conservatively), OpAnyChar, OpAnyCharNotNL,
 	// OpStar, zero-width assertions and anything unknown: nothing is known.
@@ -114,9 +151,9 @@ func isZeroWidth(op syntax.Op) bool {
 	return false
 }
 
-// classExact returns the set of folded runes of a small character class, or
+// classExact returns the set of (folded) runes of a small character class, or
 // nil when the class is empty or too large.
-func classExact(ranges []rune) []string {
+func (a analyzer) classExact(ranges []rune) []string {
 	n := 0
 	for i := 0; i+1 < len(ranges); i += 2 {
 		n += int(ranges[i+1]-ranges[i]) + 1
@@ -130,7 +167,11 @@ func classExact(ranges []rune) []string {
 	set := make([]string, 0, n)
 	for i := 0; i+1 < len(ranges); i += 2 {
 		for r := ranges[i]; r <= ranges[i+1]; r++ {
-			set = append(set, string(foldRune(r)))
+			c := r
+			if a.fold {
+				c = foldRune(r)
+			}
+			set = append(set, string(c))
 		}
 	}
 	set = dedupe(set)
@@ -140,8 +181,8 @@ func classExact(ranges []rune) []string {
 	return set
 }
 
-func analyzeRepeat(re *syntax.Regexp) info {
-	sub := analyze(re.Sub[0])
+func (a analyzer) analyzeRepeat(re *syntax.Regexp) info {
+	sub := a.analyze(re.Sub[0])
 	if sub.exact != nil && re.Max >= 0 && re.Max <= maxRepeatExpand && re.Min <= re.Max {
 		// Exact: the union of E^k for k in [Min, Max].
 		var all []string
@@ -184,7 +225,7 @@ func analyzeRepeat(re *syntax.Regexp) info {
 	return info{req: best}
 }
 
-func analyzeConcat(re *syntax.Regexp) info {
+func (a analyzer) analyzeConcat(re *syntax.Regexp) info {
 	var best []string
 	consider := func(r []string) {
 		if better(r, best) {
@@ -206,7 +247,7 @@ func analyzeConcat(re *syntax.Regexp) info {
 			flush()
 			continue
 		}
-		si := analyze(sub)
+		si := a.analyze(sub)
 		if si.exact != nil {
 			if p, ok := product(cur, si.exact); ok {
 				cur = p
@@ -228,11 +269,11 @@ func analyzeConcat(re *syntax.Regexp) info {
 	return info{req: best}
 }
 
-func analyzeAlternate(re *syntax.Regexp) info {
+func (a analyzer) analyzeAlternate(re *syntax.Regexp) info {
 	var exact, req []string
 	allExact, allReq := true, true
 	for _, sub := range re.Sub {
-		si := analyze(sub)
+		si := a.analyze(sub)
 		if allExact {
 			if si.exact == nil || len(exact)+len(si.exact) > maxUnion {
 				allExact = false

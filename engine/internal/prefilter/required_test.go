@@ -115,6 +115,35 @@ func TestRequired(t *testing.T) {
 }
 
 // TestRequiredDoesNotModify checks that the argument is left untouched.
+func TestRequiredCase(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string // nil: no requirement
+	}{
+		{`Deploy +[0-9]{2}[a-z]`, []string{"Deploy"}},
+		{`\x{FFFD}x`, nil}, // U+FFFD also matches an invalid byte
+		{`Hello`, []string{"Hello"}},
+		{`[Kk]ing`, []string{"King", "king"}},
+		{`K\x{212A}`, []string{"K\u212a"}},
+		{`(?i)hello`, nil},
+		{`Deploy (?i:now)`, nil}, // a case-insensitive part: no exact literals
+		{`[A-Z]+`, nil},
+		{`foo|Bar`, []string{"Bar", "foo"}},
+		{`\w+`, nil},
+	}
+	for _, tt := range tests {
+		re, err := syntax.Parse(tt.pattern, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := RequiredCase(re)
+		checkShape(t, tt.pattern, got, false)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("RequiredCase(%q) = %q, want %q", tt.pattern, got, tt.want)
+		}
+	}
+}
+
 func TestRequiredDoesNotModify(t *testing.T) {
 	for _, p := range []string{`(?i)\b(cat|dog)s?\b`, `(?:ab){2,5}x`, `gr[ae]y`} {
 		re := mustParse(t, p)
@@ -127,6 +156,12 @@ func TestRequiredDoesNotModify(t *testing.T) {
 }
 
 func checkRequiredShape(t *testing.T, pattern string, req []string) {
+	t.Helper()
+	checkShape(t, pattern, req, true)
+}
+
+// checkShape checks the promises of Required (folded) or RequiredCase.
+func checkShape(t *testing.T, pattern string, req []string, folded bool) {
 	t.Helper()
 	if req == nil {
 		return
@@ -141,7 +176,7 @@ func checkRequiredShape(t *testing.T, pattern string, req []string) {
 		if s == "" {
 			t.Fatalf("Required(%q) = %q: contains empty string", pattern, req)
 		}
-		if Fold(s) != s {
+		if folded && Fold(s) != s {
 			t.Fatalf("Required(%q) = %q: %q is not folded", pattern, req, s)
 		}
 		for j, u := range req {
@@ -242,6 +277,20 @@ func FuzzRequired(f *testing.F) {
 			t.Fatalf("regexp %q matches %q (folded %q) but Required = %q", pattern, s, fs, req)
 		}
 		check(text)
+		creq := RequiredCase(re)
+		checkShape(t, pattern, creq, false)
+		checkCase := func(s string) {
+			if creq == nil || !rx.MatchString(s) {
+				return
+			}
+			for _, lit := range creq {
+				if strings.Contains(s, lit) {
+					return
+				}
+			}
+			t.Fatalf("regexp %q matches %q but RequiredCase = %q", pattern, s, creq)
+		}
+		checkCase(text)
 		// Random text rarely matches, so also check strings generated from
 		// the regexp itself, with randomness derived from text.
 		h := fnv.New64a()
@@ -252,9 +301,10 @@ func FuzzRequired(f *testing.F) {
 			budget := 10000
 			generate(&b, re, rnd, &budget)
 			g := b.String()
-			check(g)
-			check(" " + g + " ")
-			check(text + g)
+			for _, s := range []string{g, " " + g + " ", text + g} {
+				check(s)
+				checkCase(s)
+			}
 		}
 	})
 }
