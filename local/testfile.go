@@ -201,7 +201,7 @@ func readMemory(c *yamlpos.Checker, n *yaml.Node) map[string]any {
 			if memory.CheckKey(key) != nil {
 				at = k
 			}
-			c.Errorf(at, "memory: %v", err)
+			c.Errorf(at, "%v", err)
 			continue
 		}
 		seed[key] = val
