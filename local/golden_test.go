@@ -139,6 +139,19 @@ func TestOccurrences(t *testing.T) {
 		{99_740 * time.Second, 0, true},       // one tick more
 		{99_739 * time.Second, 10_000, false},
 	}
+	occs, err := occurrences(rs.Schedules(), start, start.Add(time.Hour), MaxOccurrences)
+	if err != nil || len(occs) != 361 {
+		t.Fatalf("an hour: %d occurrences, %v", len(occs), err)
+	}
+	for i := 1; i < len(occs); i++ {
+		if occs[i].at.Before(occs[i-1].at) {
+			t.Errorf("occurrence %d (%v) comes before %d (%v)", i, occs[i].at, i-1, occs[i-1].at)
+		}
+	}
+	hour := start.Add(time.Hour)
+	if a, b := occs[359], occs[360]; a.rule != "often" || b.rule != "hourly" || !a.at.Equal(hour) || !b.at.Equal(hour) {
+		t.Errorf("at the hour: %v then %v; want often then hourly, in file order", a, b)
+	}
 	for _, tt := range tests {
 		occs, err := occurrences(rs.Schedules(), start, start.Add(tt.after), MaxOccurrences)
 		if (err != nil) != tt.wantErr || (!tt.wantErr && len(occs) != tt.n) {
