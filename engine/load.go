@@ -126,7 +126,7 @@ type loader struct {
 	bot  BotConfig
 
 	funcs     funcSet // the functions bound per message that expressions call
-	varValues int // values read from vars: so far, aliases counted each time
+	varValues int     // values read from vars: so far, aliases counted each time
 }
 
 // maxVarValues bounds the number of values in vars:, counting a value once
