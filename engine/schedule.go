@@ -108,14 +108,13 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 	if r == nil || at.IsZero() {
 		return nil
 	}
-	log := e.opts.Logger.With("rule", r.name, "schedule", r.schedule.String(), "at", at)
+	in := &input{e: e, rs: rs, ctx: ctx, at: at}
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("schedule rule panicked; it sends nothing", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.logWith(r, in).Error("schedule rule panicked; it sends nothing", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			acts = nil
 		}
 	}()
-	in := &input{e: e, rs: rs, ctx: ctx, at: at}
 	var env map[string]any
 	if !r.literal || r.when != nil {
 		env = in.bind(bindings{})
@@ -129,7 +128,7 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 			err = errors.New(`"dm": a schedule has no author to write to`)
 		}
 		if err != nil {
-			log.Warn("schedule rule failed: to", "error", runError(err).Error())
+			e.logWith(r, in).Warn("schedule rule failed: its reply has nowhere to go", "error", "to: "+runError(err).Error())
 			return nil
 		}
 		in.target = s
@@ -141,7 +140,7 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 	if r.when != nil {
 		v, err := exprlimit.Run(r.when, env)
 		if err != nil {
-			log.Warn("when failed; the schedule rule does not fire", "error", runError(err).Error())
+			e.logWith(r, in).Warn("when failed; the schedule rule does not fire", "error", runError(err).Error())
 			return nil
 		}
 		if ok, _ := v.(bool); !ok {
