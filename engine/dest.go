@@ -12,8 +12,9 @@ import (
 // go (SPEC §6), and checks them against thread.
 func (l *loader) destination(r *rule, m map[string]*yamlpos.Pair, what string) bool {
 	ok := true
+	scheduled := m["schedule"] != nil // which says it all about thread and ephemeral
 	if p := m["ephemeral"]; p != nil {
-		if r.ephemeral, ok = l.Bool(p.Val, what+": ephemeral"); ok && r.ephemeral && m["to"] != nil {
+		if r.ephemeral, ok = l.Bool(p.Val, what+": ephemeral"); ok && r.ephemeral && m["to"] != nil && !scheduled {
 			l.Errorf(p.Key, "%s: ephemeral cannot be used with to: an ephemeral reply is shown in the message's channel", what)
 			ok = false
 		}
@@ -22,7 +23,7 @@ func (l *loader) destination(r *rule, m map[string]*yamlpos.Pair, what string) b
 	if p == nil {
 		return ok
 	}
-	if r.thread {
+	if r.thread && !scheduled {
 		l.Errorf(m["thread"].Key, "%s: thread cannot be used with to: the reply goes to %s", what, strings.TrimSpace(p.Val.Value))
 		ok = false
 	}

@@ -79,7 +79,9 @@ func (l *loader) memWrite(n *yaml.Node, what string) (memWrite, bool) {
 		return w, false
 	}
 	if p := m["key"]; p == nil {
-		l.Errorf(n, "%s: has no key", what)
+		if ok { // else a misspelt key was reported
+			l.Errorf(n, "%s: has no key", what)
+		}
 		ok = false
 	} else if s, good := l.Str(p.Val, what+": key"); !good {
 		ok = false

@@ -160,7 +160,7 @@ func reason(err error, i int) string {
 		names = dayNames
 	}
 	for _, n := range names {
-		if near(strings.ToUpper(word), n) {
+		if up := strings.ToUpper(word); near(up, n) || len(up) > 3 && strings.HasPrefix(up, n) {
 			return fmt.Sprintf("%q is not a number or a name (did you mean %s?)", word, n)
 		}
 	}

@@ -184,6 +184,7 @@ func TestParseErrors(t *testing.T) {
 		{"  30 9 * * MON-FRY", 11, `day of week field "MON-FRY": "FRY" is not a number or a name (did you mean FRI?)`},
 		{"30 9 * JNA *", 7, `month field "JNA": "JNA" is not a number or a name (did you mean JAN?)`},
 		{"30 9 * * XYZ", 9, `day of week field "XYZ": "XYZ" is not a number or a name such as MON`},
+		{"30 9 * * Sunday", 9, `day of week field "Sunday": "Sunday" is not a number or a name (did you mean SUN?)`},
 		{"x 9 * * *", 0, `minute field "x": "x" is not a number`},
 		{"*/0 9 * * *", 0, `minute field "*/0": step of range should be a positive number: */0`},
 		{"1-2-3 * * * *", 0, `minute field "1-2-3": too many hyphens: 1-2-3`},
