@@ -54,7 +54,7 @@ func TestMemoryScheduleRoutingGoldens(t *testing.T) {
 			},
 			"edges.golden": {
 				"[#general] rulebot: It is 10:00:00; 0 ticks so far.\n[#ops] rulebot: tick 1 at 10:20\n[#general] alice: @rulebot loud\n",
-				"[#ops] rulebot: loud at 10:30\n[#ops] rulebot: tick 2 at 10:40\n[#ops] rulebot: loud at 10:40\n" +
+				"[#general] rulebot: Loud for 15 minutes.\n[#ops] rulebot: loud at 10:30\n[#ops] rulebot: tick 2 at 10:40\n" +
 					"[#ops] rulebot: hourly-ops at 11:00 CET\n[@alice] rulebot: hourly-alice at 11:00\n[#ops] rulebot: tick 3 at 11:00\n",
 			},
 		}},
