@@ -67,11 +67,14 @@ func ParseFire(line string) (name string, ok bool) {
 // be shown to the person; err is a failure to write the transcript.
 func chatLine(ctx context.Context, sim *Sim, line string) (mistake, err error) {
 	if name, ok := ParseFire(line); ok {
-		if mistake := checkSchedule(sim.Engine.Rules(), name); mistake != nil {
-			return mistake, nil
+		if bad := checkSchedule(sim.Engine.Rules(), name); bad != nil {
+			return bad, nil
 		}
-		_, err := sim.Fire(ctx, name, sim.Now())
-		return nil, err
+		acts, err := sim.Fire(ctx, name, sim.Now())
+		if err == nil && len(acts) == 0 {
+			mistake = fmt.Errorf("/fire %s: the rule posted nothing (its when is false, its reply is empty, or it failed)", name)
+		}
+		return mistake, err
 	}
 	p, ok, mistake := ParseChatLine(line)
 	if mistake != nil || !ok {

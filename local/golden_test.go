@@ -167,6 +167,7 @@ func TestChatFire(t *testing.T) {
 rules:
   - {name: standup, schedule: "30 9 * * MON-FRI", to: "#standup", reply: "Standup time ({{ now().Format('15:04 MST') }})!"}
   - {name: remind, schedule: "@daily", to: "@bob", reply: "Drink water."}
+  - {name: never, schedule: "@daily", to: "#ops", when: "false", reply: "never"}
   - {name: hi, match: {exact: hi}, reply: hello}
 `))
 	if err != nil {
@@ -176,7 +177,7 @@ rules:
 	var out, errOut bytes.Buffer
 	now := func() time.Time { return clock }
 	sim := &Sim{Engine: engine.New(rs, engine.Options{BotUserID: BotUserID, Now: now}), BotName: "rulebot", Now: now, Out: &out}
-	in := "hi\n/fire standup\n/fire remind\n/fire standpu\n/fire hi\n/fire\n"
+	in := "hi\n/fire standup\n/fire remind\n/fire standpu\n/fire hi\n/fire\n/fire never\n"
 	if err := ChatScript(context.Background(), sim, strings.NewReader(in), &errOut); err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +185,10 @@ rules:
 	if out.String() != want {
 		t.Errorf("transcript:\n%s\nwant:\n%s", out.String(), want)
 	}
-	wantErr := "line 4: /fire standpu: no schedule rule has that name (did you mean \"standup\"?); the schedule rules are standup, remind\n" +
-		"line 5: /fire hi: no schedule rule has that name; the schedule rules are standup, remind\n" +
-		"line 6: usage: /fire NAME, where NAME is a schedule rule\n"
+	wantErr := "line 4: /fire standpu: no schedule rule has that name (did you mean \"standup\"?); the schedule rules are standup, remind, never\n" +
+		"line 5: /fire hi: no schedule rule has that name; the schedule rules are standup, remind, never\n" +
+		"line 6: usage: /fire NAME, where NAME is a schedule rule\n" +
+		"line 7: /fire never: the rule posted nothing (its when is false, its reply is empty, or it failed)\n"
 	if errOut.String() != wantErr {
 		t.Errorf("errors:\n%s\nwant:\n%s", errOut.String(), wantErr)
 	}
