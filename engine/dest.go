@@ -95,8 +95,8 @@ type dest struct {
 // something that is not a destination, or when the reply would go to the
 // message's author and there is none (another bot's message).
 func (e *Engine) dest(r *rule, in *input, env map[string]any) (dest, error) {
-	if !in.at.IsZero() {
-		return dest{to: in.target}, nil // a schedule: to was rendered first
+	if in.occ != nil {
+		return dest{to: in.occ.target}, nil // rendered first, by Fire
 	}
 	d := dest{channel: in.msg.ChannelID}
 	if r.to != nil {

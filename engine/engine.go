@@ -218,7 +218,7 @@ func (e *Engine) dropped(reason string) {
 }
 
 func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
-	in := e.prepare(ctx, rs, m)
+	in := e.prepare(rs, m)
 	if acts, ok := e.help(rs, in); ok {
 		return acts
 	}
@@ -231,7 +231,7 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 			continue
 		}
 		if r.when != nil {
-			env := in.bind(b)
+			env := in.bind(ctx, b)
 			v, err := exprlimit.Run(r.when, env)
 			if err != nil {
 				e.opts.Logger.Warn("when failed; the rule does not fire", "rule", r.name, "channel", m.ChannelID, "error", runError(err).Error())
@@ -291,7 +291,7 @@ func (e *Engine) fireSafely(ctx context.Context, rs *Rules, r *rule, in *input, 
 func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) []Action {
 	var env map[string]any // nothing can fail without an expression, so fail never sees it nil
 	if !r.literal {
-		env = in.bind(b)
+		env = in.bind(ctx, b)
 	}
 	if r.fetch != nil {
 		res, err := e.fetch(ctx, rs, r, in, env)
@@ -301,7 +301,7 @@ func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bind
 		}
 	}
 	if len(r.remember) > 0 {
-		if err := e.remember(r, in, env); err != nil {
+		if err := e.remember(ctx, r, in, env); err != nil {
 			return e.fail(r, in, env, err)
 		}
 	}
