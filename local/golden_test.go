@@ -3,6 +3,8 @@ package local
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +206,44 @@ rules:
 	}
 	if want := "line 1: /fire standup: the rules have no schedule rules\n"; errOut.String() != want {
 		t.Errorf("errors: %q, want %q", errOut.String(), want)
+	}
+}
+
+// TestUpdate: -update writes a golden and says "updated", leaves an equal
+// one alone and says "unchanged", and writes nothing for a test that fails
+// for another reason (SPEC §1).
+func TestUpdate(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"rules.yaml": "rules:\n  - {name: hi, match: {exact: hi}, reply: hello}\n" +
+			"  - {name: weather, schedule: '@hourly', to: '#ops', fetch: {url: 'https://weather.example/now'}, reply: '{{ fetch.json.t }}'}\n",
+		"a.yaml": "rules: rules.yaml\nconversation: [hi]\n",
+		"b.yaml": "rules: rules.yaml\nconversation: [hi, {after: 1h}]\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	run := func() string {
+		var out bytes.Buffer
+		if _, err := RunTests(context.Background(), TestOptions{Paths: []string{dir}, Update: true}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	failB := "FAIL " + b + "\n" + b + ": rule \"weather\" fetched https://weather.example/now, which has no canned answer under fetch:\n1 passed, 1 failed\n"
+	if got, want := run(), "updated "+GoldenPath(a)+"\n"+failB; got != want {
+		t.Errorf("first -update:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := run(), "unchanged "+GoldenPath(a)+"\n"+failB; got != want {
+		t.Errorf("second -update:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := os.Stat(GoldenPath(b)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failing test's golden was written: %v", err)
+	}
+	if golden, _ := os.ReadFile(GoldenPath(a)); string(golden) != "[#general] alice: hi\n[#general] rulebot: hello\n" {
+		t.Errorf("a.golden = %q", golden)
 	}
 }

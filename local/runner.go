@@ -233,29 +233,37 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 	for _, u := range canned.unlisted() {
 		problems = append(problems, fmt.Sprintf("%s: rule %q fetched %s, which has no canned answer under fetch:", path, u.rule, u.url))
 	}
-	if opts.Update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			return false, err
-		}
-	} else {
-		want, err := os.ReadFile(golden)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
+	want, err := os.ReadFile(golden)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return false, err
+	}
+	if !opts.Update {
+		if missing {
 			problems = append(problems, fmt.Sprintf("%s: no golden file; run `rulebot test -update %s` to write it from this run", golden, path))
-		case err != nil:
-			return false, err
-		default:
-			if d := udiff.Unified(golden, path+" (actual)", want, got); d != nil {
-				problems = append(problems, string(d))
-			}
+		} else if d := udiff.Unified(golden, path+" (actual)", want, got); d != nil {
+			problems = append(problems, string(d))
 		}
 	}
 	if len(problems) > 0 {
+		// A test that fails for another reason than its golden writes
+		// nothing, even with -update.
 		fmt.Fprintf(w, "FAIL %s\n", path)
 		for _, p := range problems {
 			fmt.Fprintln(w, strings.TrimRight(p, "\n"))
 		}
 		return false, nil
+	}
+	if opts.Update {
+		if !missing && bytes.Equal(want, got) {
+			fmt.Fprintf(w, "unchanged %s\n", golden)
+			return true, nil
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(w, "updated %s\n", golden)
+		return true, nil
 	}
 	fmt.Fprintf(w, "ok   %s\n", path)
 	return true, nil
