@@ -47,6 +47,9 @@ func buildIndex(rules []*rule) *index {
 	for n, r := range rules {
 		i := int32(n)
 		ix.ruleCase[i] = -1
+		if r.schedule != nil {
+			continue // never tried against messages
+		}
 		switch r.kind {
 		case matchCommand:
 			for _, c := range r.commands {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -30,6 +32,17 @@ type input struct {
 	rs     *Rules
 	env    map[string]any   // built on first use
 	budget exprlimit.Budget // each evaluation's, reset by exprlimit.Run
+
+	// Rarely needed, so kept out of line: every message allocates an
+	// input, which stays in a smaller size class without them.
+	occ   *occurrence // set for a schedule occurrence, which has no message
+	nonce *string     // drawn by the first mention() (see mention.go)
+}
+
+// An occurrence is one firing of a schedule rule (SPEC §7).
+type occurrence struct {
+	at     time.Time // its time, which now() returns
+	target string    // where its replies go: "#NAME" or "@NAME", rendered from to
 }
 
 type span struct{ start, end int }
@@ -296,7 +309,8 @@ func isWordRune(r rune) bool {
 
 // bind returns the expression environment for one rule: the message's
 // values, built once, with b's values in place of the previous rule's.
-func (in *input) bind(b bindings) map[string]any {
+// ctx is the message's, for the functions that read memory.
+func (in *input) bind(ctx context.Context, b bindings) map[string]any {
 	if in.env == nil {
 		m := in.msg
 		in.env = map[string]any{
@@ -310,6 +324,7 @@ func (in *input) bind(b bindings) map[string]any {
 			"bot":       exprBot{ID: in.e.opts.BotUserID, Name: in.rs.Bot.Name},
 		}
 		in.e.runtimeFuncs(in.env)
+		in.bindFuncs(ctx)
 		in.env[exprlimit.Key] = &in.budget
 	}
 	if b.args == nil {
@@ -328,4 +343,37 @@ func (in *input) bind(b bindings) map[string]any {
 	in.env["fetch"] = exprFetch{}
 	in.env["error"] = ""
 	return in.env
+}
+
+// bindFuncs binds the functions that are closures over the message, those
+// of them that the rules call.
+func (in *input) bindFuncs(ctx context.Context) {
+	f := in.rs.funcs
+	if f&funcNow != 0 {
+		in.env["now"] = in.now
+	}
+	if f&funcRecall != 0 {
+		in.env["recall"] = func(key string) (any, error) { return in.recall(ctx, key) }
+	}
+	if f&funcRecallAll != 0 {
+		in.env["recall_all"] = func(prefix string) (map[string]any, error) { return in.recallAll(ctx, prefix) }
+	}
+	if f&funcMention != 0 {
+		in.env["mention"] = in.mention
+	}
+}
+
+// now is now(): the time in bot.timezone; a schedule occurrence's time for
+// a schedule rule.
+func (in *input) now() time.Time {
+	var t time.Time
+	if in.occ != nil {
+		t = in.occ.at
+	} else {
+		t = in.e.opts.Now()
+	}
+	if loc := in.rs.Bot.Location; loc != nil {
+		return t.In(loc)
+	}
+	return t.UTC()
 }

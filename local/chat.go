@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/yamlpos"
 )
 
 // ChatUser and ChatChannel are who speaks, and where, in rulebot chat.
@@ -20,7 +24,8 @@ const (
 // ParseChatLine reads one line of rulebot chat: a message from "you" in
 // #general, written as in a test conversation. "/as NAME TEXT" sends TEXT
 // as NAME, "/dm TEXT" sends it as a direct message to the bot; the two
-// combine ("/as bob /dm hi"). Blank lines give ok == false.
+// combine ("/as bob /dm hi"). Blank lines give ok == false. "/fire NAME"
+// is not a message: see ParseFire.
 func ParseChatLine(line string) (p Post, ok bool, err error) {
 	p = Post{User: ChatUser, Channel: ChatChannel}
 	text := strings.TrimSpace(line)
@@ -47,6 +52,63 @@ func ParseChatLine(line string) (p Post, ok bool, err error) {
 	return p, true, nil
 }
 
+// ParseFire reports whether line is chat's "/fire NAME", which fires the
+// schedule rule NAME now, and returns NAME ("" when it is missing).
+func ParseFire(line string) (name string, ok bool) {
+	text := strings.TrimSpace(line)
+	if text != "/fire" && !strings.HasPrefix(text, "/fire ") {
+		return "", false
+	}
+	return strings.TrimSpace(text[len("/fire"):]), true
+}
+
+// chatLine handles one line of chat: a message, or /fire NAME. A mistake
+// in the line (a bad /as, an unknown schedule) is returned as mistake, to
+// be shown to the person; err is a failure to write the transcript.
+func chatLine(ctx context.Context, sim *Sim, line string) (mistake, err error) {
+	if name, ok := ParseFire(line); ok {
+		if bad := checkSchedule(sim.Engine.Rules(), name); bad != nil {
+			return bad, nil
+		}
+		acts, err := sim.Fire(ctx, name, sim.Now())
+		if err == nil && len(acts) == 0 {
+			mistake = fmt.Errorf("/fire %s: the rule posted nothing (its when is false, its reply is empty, or it failed)", name)
+		}
+		return mistake, err
+	}
+	p, ok, mistake := ParseChatLine(line)
+	if mistake != nil || !ok {
+		return mistake, nil
+	}
+	_, err = sim.Say(ctx, p)
+	return nil, err
+}
+
+// checkSchedule says what is wrong with firing the schedule rule name of
+// rs: nothing when there is one.
+func checkSchedule(rs *engine.Rules, name string) error {
+	names := scheduleNames(rs)
+	switch {
+	case name == "":
+		return errors.New("usage: /fire NAME, where NAME is a schedule rule")
+	case slices.Contains(names, name):
+		return nil
+	case len(names) == 0:
+		return fmt.Errorf("/fire %s: the rules have no schedule rules", name)
+	}
+	return fmt.Errorf("/fire %s: no schedule rule has that name%s; the schedule rules are %s",
+		name, yamlpos.Suggest(name, names), strings.Join(names, ", "))
+}
+
+// scheduleNames lists the schedule rules of rs, in file order.
+func scheduleNames(rs *engine.Rules) []string {
+	var names []string
+	for _, s := range rs.Schedules() {
+		names = append(names, s.Rule)
+	}
+	return names
+}
+
 // ChatScript runs a conversation read line by line from in, writing its
 // transcript to sim.Out, until EOF or ctx ends. It returns ctx.Err() as soon
 // as ctx ends, even while it waits for a line or a rule is being evaluated;
@@ -64,16 +126,12 @@ func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p, ok, err := ParseChatLine(sc.Text())
+		mistake, err := chatLine(ctx, sim, sc.Text())
 		if err != nil {
-			fmt.Fprintf(errOut, "line %d: %v\n", n, err)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if _, err := sim.Say(ctx, p); err != nil {
 			return err
+		}
+		if mistake != nil {
+			fmt.Fprintf(errOut, "line %d: %v\n", n, mistake)
 		}
 	}
 	return sc.Err()
@@ -111,6 +169,9 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 	sim.Out = t
 	sim.HidePeople = true
 	fmt.Fprintf(t, "Talking to %s in #%s as %s. /as NAME TEXT speaks as someone else, /dm TEXT is a direct message, Ctrl-D quits.\n", sim.BotName, ChatChannel, ChatUser)
+	if names := scheduleNames(sim.Engine.Rules()); len(names) > 0 {
+		fmt.Fprintf(t, "Schedules do not fire on their own here: /fire NAME fires one now (%s).\n", strings.Join(names, ", "))
+	}
 	for ctx.Err() == nil {
 		line, err := t.ReadLine()
 		if errors.Is(err, io.EOF) {
@@ -122,16 +183,12 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 		if strings.TrimSpace(line) == "/quit" {
 			return nil
 		}
-		p, ok, err := ParseChatLine(line)
-		if err != nil {
-			fmt.Fprintln(t, err)
-			continue
+		mistake, err := chatLine(ctx, sim, line)
+		if mistake == nil {
+			mistake = err
 		}
-		if !ok {
-			continue
-		}
-		if _, err := sim.Say(ctx, p); err != nil {
-			fmt.Fprintln(t, err)
+		if mistake != nil {
+			fmt.Fprintln(t, mistake)
 		}
 	}
 	return ctx.Err()

@@ -134,3 +134,53 @@ func TestSpecExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyLine shows each kind of reply where it lands (SPEC §5).
+func TestReplyLine(t *testing.T) {
+	tests := []struct {
+		name string
+		act  engine.Action
+		want string
+	}{
+		{"in the channel", engine.Action{Channel: "CGENERAL", Text: "hi <@UBOB>"}, "[#general] rulebot: hi @bob\n"},
+		{"in a thread", engine.Action{Channel: "CGENERAL", ThreadTS: "1.2", Text: "hi"}, "[#general thread] rulebot: hi\n"},
+		{"to a channel", engine.Action{Channel: "CGENERAL", To: "#ops", Text: "<@UALICE> needs help in <#CGENERAL>: db"}, "[#ops] rulebot: @alice needs help in #general: db\n"},
+		{"to a person", engine.Action{Channel: "CGENERAL", To: "@alice", Text: "psst"}, "[@alice] rulebot: psst\n"},
+		{"to a name in capitals", engine.Action{To: "@Alice", Text: "psst"}, "[@alice] rulebot: psst\n"},
+		{"to dm", engine.Action{Channel: "CGENERAL", DMUser: "UALICE", Text: "psst"}, "[@alice] rulebot: psst\n"},
+		{"ephemeral", engine.Action{Channel: "CGENERAL", Ephemeral: "UALICE", Text: "only you"}, "[#general] rulebot (only alice sees): only you\n"},
+		{"ephemeral in a thread", engine.Action{Channel: "CGENERAL", ThreadTS: "1.2", Ephemeral: "UMARY.JANE", Text: "only you"}, "[#general thread] rulebot (only mary.jane sees): only you\n"},
+		{"ephemeral in a DM", engine.Action{Channel: "DALICE", Ephemeral: "UALICE", Text: "only you"}, "[@alice] rulebot: only you\n"},
+		{"several lines elsewhere", engine.Action{To: "#ops", Text: "a\nb"}, "[#ops] rulebot: a\n    b\n"},
+		{"a reaction", engine.Action{Kind: engine.React, Channel: "CGENERAL", Emoji: "eyes"}, "[#general] rulebot reacts :eyes:\n"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		s := &Sim{BotName: "rulebot", Out: &out}
+		if err := s.show([]engine.Action{tt.act}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, out.String(), tt.want)
+		}
+	}
+}
+
+func TestParseFire(t *testing.T) {
+	tests := []struct {
+		line, name string
+		ok         bool
+	}{
+		{"/fire standup", "standup", true},
+		{"  /fire   standup  ", "standup", true},
+		{"/fire", "", true},
+		{"/fired standup", "", false},
+		{"/as bob /fire standup", "", false},
+		{"fire standup", "", false},
+	}
+	for _, tt := range tests {
+		if name, ok := ParseFire(tt.line); name != tt.name || ok != tt.ok {
+			t.Errorf("ParseFire(%q) = %q, %v; want %q, %v", tt.line, name, ok, tt.name, tt.ok)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/memory"
 	"github.com/rulebot/rulebot/internal/regfile"
 	"github.com/rulebot/rulebot/internal/udiff"
 )
@@ -172,26 +174,53 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 
 	var transcript bytes.Buffer
 	clock := tf.Clock
+	now := func() time.Time { return clock }
 	canned := &cannedTransport{answers: tf.Fetch}
 	rng := rand.New(rand.NewPCG(tf.Seed, tf.Seed))
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
+	// Every test file starts with its own memory, so tests never see each
+	// other's writes; its TTLs follow the test's clock.
+	mem, err := memory.NewRAM(tf.Memory, now)
+	if err != nil {
+		return false, engine.ErrorList{{File: path, Msg: err.Error()}}
+	}
+	defer mem.Close()
 	eng := engine.New(rs, engine.Options{
 		BotUserID:  BotUserID,
 		BotID:      "BBOT",
 		HTTPClient: &http.Client{Transport: canned},
-		Now:        func() time.Time { return clock },
+		Now:        now,
 		Intn:       rng.IntN,
 		Getenv:     getenv,
 		Logger:     slog.New(slog.DiscardHandler),
+		Memory:     mem,
 	})
-	sim := &Sim{Engine: eng, BotName: rs.Bot.Name, Now: func() time.Time { return clock }, Out: &transcript}
+	sim := &Sim{Engine: eng, BotName: rs.Bot.Name, Now: now, Out: &transcript}
+	schedules := rs.Schedules()
 	for _, s := range tf.Conversation {
-		clock = clock.Add(s.After)
+		stepErr := func(err error) error {
+			return engine.ErrorList{{File: path, Line: s.Line, Col: s.Col, Msg: err.Error()}}
+		}
+		end := clock.Add(s.After)
+		occs, err := occurrences(schedules, clock, end, MaxOccurrences)
+		if err != nil {
+			return false, stepErr(fmt.Errorf("after: %v: %w", s.After, err))
+		}
+		for _, o := range occs {
+			clock = o.at
+			if _, err := sim.Fire(ctx, o.rule, o.at); err != nil {
+				return false, err
+			}
+		}
+		clock = end
+		if s.ClockOnly {
+			continue
+		}
 		if _, err := sim.Say(ctx, s.Post); err != nil {
-			return false, engine.ErrorList{{File: path, Line: s.Line, Col: 1, Msg: err.Error()}}
+			return false, stepErr(err)
 		}
 	}
 	got := transcript.Bytes()
@@ -204,32 +233,109 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 	for _, u := range canned.unlisted() {
 		problems = append(problems, fmt.Sprintf("%s: rule %q fetched %s, which has no canned answer under fetch:", path, u.rule, u.url))
 	}
-	if opts.Update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			return false, err
-		}
-	} else {
-		want, err := os.ReadFile(golden)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
+	want, err := os.ReadFile(golden)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return false, err
+	}
+	if !opts.Update {
+		if missing {
 			problems = append(problems, fmt.Sprintf("%s: no golden file; run `rulebot test -update %s` to write it from this run", golden, path))
-		case err != nil:
-			return false, err
-		default:
-			if d := udiff.Unified(golden, path+" (actual)", want, got); d != nil {
-				problems = append(problems, string(d))
-			}
+		} else if d := udiff.Unified(golden, path+" (actual)", want, got); d != nil {
+			problems = append(problems, string(d))
 		}
 	}
 	if len(problems) > 0 {
+		// A test that fails for another reason than its golden writes
+		// nothing, even with -update.
 		fmt.Fprintf(w, "FAIL %s\n", path)
 		for _, p := range problems {
 			fmt.Fprintln(w, strings.TrimRight(p, "\n"))
 		}
 		return false, nil
 	}
+	if opts.Update {
+		if !missing && bytes.Equal(want, got) {
+			fmt.Fprintf(w, "unchanged %s\n", golden)
+			return true, nil
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(w, "updated %s\n", golden)
+		return true, nil
+	}
 	fmt.Fprintf(w, "ok   %s\n", path)
 	return true, nil
+}
+
+// MaxOccurrences is how many schedule occurrences one advance of a test's
+// clock may pass (SPEC §7); more is a test error.
+const MaxOccurrences = 10_000
+
+// An occurrence is one time a schedule rule fires.
+type occurrence struct {
+	rule string
+	at   time.Time
+}
+
+// occurrences lists the occurrences of schedules in (from, to], in time
+// order, rules in file order for the same time. More than limit of them is
+// an error, found before any fires.
+func occurrences(schedules []engine.Schedule, from, to time.Time, limit int) ([]occurrence, error) {
+	if !to.After(from) || len(schedules) == 0 {
+		return nil, nil
+	}
+	next := make([]time.Time, len(schedules))
+	for i, s := range schedules {
+		next[i] = s.Next(from)
+	}
+	var occs []occurrence
+	for {
+		first := -1
+		for i, t := range next {
+			if !t.IsZero() && !t.After(to) && (first < 0 || t.Before(next[first])) {
+				first = i
+			}
+		}
+		if first < 0 {
+			return occs, nil
+		}
+		if len(occs) == limit {
+			return nil, fmt.Errorf("the clock would pass more than %s schedule occurrences (%s); advance it in smaller steps",
+				thousands(limit), busiest(occs))
+		}
+		at := next[first]
+		occs = append(occs, occurrence{schedules[first].Rule, at})
+		n := schedules[first].Next(at)
+		if !n.After(at) {
+			n = time.Time{} // a schedule that does not move on fires no more
+		}
+		next[first] = n
+	}
+}
+
+// busiest names the rule with the most of occs, for the error about too
+// many.
+func busiest(occs []occurrence) string {
+	count := map[string]int{}
+	top := ""
+	for _, o := range occs {
+		count[o.rule]++
+		if top == "" || count[o.rule] > count[top] {
+			top = o.rule
+		}
+	}
+	return fmt.Sprintf("rule %q fires most often", top)
+}
+
+// thousands writes n with comma separators.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // cannedTransport answers fetches from a test file's fetch: section and

@@ -89,26 +89,92 @@ func (s *Sim) Say(ctx context.Context, p Post) ([]engine.Action, error) {
 		}
 	}
 	acts := s.Engine.Handle(ctx, m)
+	return acts, s.show(acts, m.ThreadTS)
+}
+
+// Fire fires the schedule rule named rule for its occurrence at, and
+// writes what the bot sends to the transcript, like any other bot message.
+func (s *Sim) Fire(ctx context.Context, rule string, at time.Time) ([]engine.Action, error) {
+	acts := s.Engine.Fire(ctx, rule, at)
+	return acts, s.show(acts, "")
+}
+
+// show writes the transcript lines of acts; thread is the thread of the
+// message they answer, where a reaction is shown.
+func (s *Sim) show(acts []engine.Action, thread string) error {
 	for _, a := range acts {
 		var line string
 		switch a.Kind {
 		case engine.Reply:
-			line = Line(s.place(a.Channel, a.ThreadTS), s.BotName+": ", s.Display(a.Text))
+			line = s.replyLine(a)
 		case engine.React:
-			line = Line(s.place(a.Channel, m.ThreadTS), s.BotName+" reacts ", ":"+a.Emoji+":")
+			line = Line(s.place(a.Channel, thread), s.BotName+" reacts ", ":"+a.Emoji+":")
 		}
 		if _, err := fmt.Fprint(s.Out, line); err != nil {
-			return acts, err
+			return err
 		}
 	}
-	return acts, nil
+	return nil
+}
+
+// replyLine is the transcript line of a reply, shown where it lands: in
+// the channel or DM that a.To names, in the DM with a.DMUser, or in
+// a.Channel (and its thread), marked when only a.Ephemeral sees it. In the
+// simulated workspace every #NAME and @NAME resolves (SPEC §6), to the ids
+// of UserID, ChannelID and DMID.
+func (s *Sim) replyLine(a engine.Action) string {
+	who := s.BotName + ": "
+	var place string
+	switch {
+	case a.To != "":
+		place = destination(a.To)
+	case a.DMUser != "":
+		place = s.place(DMID(s.userName(a.DMUser)), "")
+	default:
+		place = s.place(a.Channel, a.ThreadTS)
+		// An ephemeral reply in a DM is an ordinary one: only its two
+		// members see the DM anyway.
+		if a.Ephemeral != "" && !strings.HasPrefix(a.Channel, "D") {
+			who = s.BotName + " (only " + s.userName(a.Ephemeral) + " sees): "
+		}
+	}
+	return Line(place, who, s.Display(a.Text))
+}
+
+// destination is the transcript label of a reply's to: "#ops" is the
+// channel ops, "@alice" the DM with alice. Names are shown as their ids
+// read back (lower case), as every other place is.
+func destination(to string) string {
+	if len(to) < 2 {
+		return to
+	}
+	name := strings.ToLower(to[1:])
+	switch to[0] {
+	case '#', '@':
+		return to[:1] + name
+	}
+	return to
+}
+
+// userName is the name of the simulated user whose id is id: the inverse
+// of UserID, and the bot's name for the bot.
+func (s *Sim) userName(id string) string {
+	if id == BotUserID {
+		return s.BotName
+	}
+	if len(id) > 1 && (id[0] == 'U' || id[0] == 'W') {
+		return strings.ToLower(id[1:])
+	}
+	return strings.ToLower(id)
 }
 
 // place is the transcript label of a channel (and thread).
 func (s *Sim) place(channelID, thread string) string {
 	var p string
-	switch channelID[0] {
-	case 'D':
+	switch {
+	case channelID == "":
+		p = "#?"
+	case channelID[0] == 'D':
 		p = "@" + strings.ToLower(channelID[1:])
 	default:
 		p = "#" + strings.ToLower(channelID[1:])

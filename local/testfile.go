@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/memory"
 	"github.com/rulebot/rulebot/internal/regfile"
 	"github.com/rulebot/rulebot/internal/yamlpos"
 )
@@ -20,6 +22,7 @@ type TestFile struct {
 	Clock        time.Time
 	Seed         uint64
 	Fetch        map[string]Canned // canned answers by exact URL
+	Memory       map[string]any    // the bot's memory at the start: text, float64 or []string by key
 	Conversation []Step
 }
 
@@ -29,11 +32,13 @@ type Canned struct {
 	Body   []byte
 }
 
-// A Step is one message of a conversation.
+// A Step is one item of a conversation: a message, or ({after: D} alone)
+// only a move of the clock.
 type Step struct {
 	Post
-	After time.Duration // advance the clock by this much first
-	Line  int           // where the step is in the test file
+	After     time.Duration // advance the clock by this much first
+	ClockOnly bool          // no message: the step only advances the clock
+	Line, Col int           // where the step is in the test file
 }
 
 // DefaultClock is now() in a test that does not set clock:.
@@ -66,7 +71,7 @@ func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 		return nil
 	}
 	root = yamlpos.Resolve(root)
-	top, ok := c.Mapping(root, "test", "rules", "clock", "seed", "fetch", "conversation")
+	top, ok := c.Mapping(root, "test", "rules", "clock", "seed", "fetch", "memory", "conversation")
 	if !ok {
 		return nil
 	}
@@ -92,6 +97,9 @@ func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 	}
 	if p := top["fetch"]; p != nil {
 		readCanned(c, dir, p.Val, tf.Fetch)
+	}
+	if p := top["memory"]; p != nil {
+		tf.Memory = readMemory(c, p.Val)
 	}
 	p := top["conversation"]
 	if p == nil {
@@ -160,8 +168,79 @@ func readCanned(c *yamlpos.Checker, dir string, n *yaml.Node, out map[string]Can
 	}
 }
 
+// readMemory reads a test file's memory: a mapping of keys to a number,
+// a text or a list of texts. Each key and value is checked against the
+// limits of memory (SPEC §6) where it is written.
+func readMemory(c *yamlpos.Checker, n *yaml.Node) map[string]any {
+	if n.Kind != yaml.MappingNode {
+		c.Errorf(n, "memory: expected a mapping of keys to values, got %s", yamlpos.KindName(n))
+		return nil
+	}
+	seed := make(map[string]any, len(n.Content)/2)
+	lines := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := yamlpos.Resolve(n.Content[i]), yamlpos.Resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+			c.Errorf(k, "memory: a key must be text, got %s", yamlpos.KindName(k))
+			continue
+		}
+		key := k.Value
+		if line, dup := lines[key]; dup {
+			c.Errorf(k, "memory: key %q is repeated (first at line %d)", key, line)
+			continue
+		}
+		lines[key] = k.Line
+		val, ok := memoryValue(c, key, v)
+		if !ok {
+			continue
+		}
+		// The memory package checks the key and the value as it seeds a
+		// store; checking each alone positions its problem.
+		if _, err := memory.NewRAM(map[string]any{key: val}, nil); err != nil {
+			at := v
+			if memory.CheckKey(key) != nil {
+				at = k
+			}
+			c.Errorf(at, "%v", err)
+			continue
+		}
+		seed[key] = val
+	}
+	return seed
+}
+
+// memoryValue reads the value of memory key: a number, a text, or a list
+// of texts (a list item written as a number or true/false is its text).
+func memoryValue(c *yamlpos.Checker, key string, n *yaml.Node) (any, bool) {
+	what := fmt.Sprintf("memory: %s", key)
+	switch {
+	case n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float"):
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			c.Errorf(n, "%s: %q is not a number rulebot can hold", what, n.Value)
+			return nil, false
+		}
+		return f, true
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
+		return n.Value, true
+	case n.Kind == yaml.SequenceNode:
+		list := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			item = yamlpos.Resolve(item)
+			if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
+				c.Errorf(item, "%s: a list item must be text, got %s", what, yamlpos.KindName(item))
+				return nil, false
+			}
+			list = append(list, item.Value)
+		}
+		return list, true
+	}
+	c.Errorf(n, "%s: a value must be a number, a text or a list of texts, got %s", what, yamlpos.KindName(n))
+	return nil, false
+}
+
 func readStep(c *yamlpos.Checker, i int, n *yaml.Node) (Step, bool) {
-	s := Step{Post: Post{User: "alice", Channel: "general"}, Line: n.Line}
+	s := Step{Post: Post{User: "alice", Channel: "general"}, Line: n.Line, Col: n.Column}
 	if n.Kind == yaml.ScalarNode {
 		t, ok := c.Str(n, fmt.Sprintf("conversation[%d]", i))
 		s.Text = t
@@ -174,7 +253,10 @@ func readStep(c *yamlpos.Checker, i int, n *yaml.Node) (Step, bool) {
 	}
 	before := len(c.Problems)
 	if p := m["text"]; p == nil {
-		c.Errorf(n, "%s: has no text", what)
+		if m["after"] == nil || len(m) > 1 {
+			c.Errorf(n, "%s: has no text (an item without text is {after: D} alone, which only advances the clock)", what)
+		}
+		s.ClockOnly = true
 	} else {
 		s.Text, _ = c.Str(p.Val, what+": text")
 	}
