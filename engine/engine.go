@@ -49,6 +49,11 @@ const (
 // transport resolves; else the direct message with the user id DMUser,
 // which the transport opens. Ephemeral replies (to the user id Ephemeral,
 // in Channel and ThreadTS) are shown only to that user.
+//
+// With To or DMUser set, Channel still names the triggering message's
+// channel (for logs; ThreadTS is empty), and is empty for the replies of a
+// schedule rule (Engine.Fire), which always have To. A React always
+// concerns the triggering message, wherever its rule's reply went.
 type Action struct {
 	Kind      ActionKind
 	Rule      string // the rule that made it ("help" for the built-in help)
