@@ -86,6 +86,12 @@ type Options struct {
 	// Memory is the bot's memory for remember, recall and recall_all
 	// (SPEC §6); default a fresh RAM store on Now.
 	Memory memory.Store
+	// Fired, when set, is called with a rule's name each time the rule
+	// fires (its match, addressed, when and cooldown passed; for a
+	// schedule rule, its when), whether or not its actions then succeed
+	// or send anything: a hook for rulebot_rule_fires_total and for test
+	// -cover. It must be safe for concurrent use.
+	Fired func(rule string)
 }
 
 // An Engine decides what to do with messages according to its current
@@ -248,6 +254,9 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 		}
 		if r.cooldown > 0 && !e.takeCooldown(r, m.ChannelID) {
 			continue
+		}
+		if e.opts.Fired != nil {
+			e.opts.Fired(r.name)
 		}
 		acts = append(acts, e.fireSafely(ctx, rs, r, in, b)...)
 		if !r.cont {
