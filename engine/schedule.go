@@ -147,6 +147,9 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 			return nil
 		}
 	}
+	if e.opts.Fired != nil {
+		e.opts.Fired(r.name)
+	}
 	return e.fire(ctx, rs, r, in, bindings{})
 }
 
