@@ -54,13 +54,14 @@ func (l *loader) destination(r *rule, m map[string]*yamlpos.Pair, what string) b
 }
 
 // parseTarget checks where to sends a reply: "dm", "#NAME" or "@NAME",
-// surrounding spaces removed.
+// or a user's mention "<@U123>" (what mention(id) renders to), surrounding
+// spaces removed.
 func parseTarget(s string) (string, error) {
 	t := strings.TrimSpace(s)
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("%q %s: write dm, \"#CHANNEL\" or \"@USER\"", shorten(s, 40), why)
 	}
-	if t == "dm" {
+	if _, ok := mentionTarget(t); ok || t == "dm" {
 		return t, nil
 	}
 	if t == "" {
@@ -88,6 +89,18 @@ func parseTarget(s string) (string, error) {
 	return t, nil
 }
 
+// mentionTarget returns the user id of a target written as a mention,
+// "<@U123>", which sends the reply to that user's direct messages: a rule
+// that remembered someone's id (an on-call person) can write to them
+// without knowing their name.
+func mentionTarget(t string) (string, bool) {
+	id, ok := strings.CutPrefix(t, "<@")
+	if id, ok = strings.CutSuffix(id, ">"); !ok || !userIDRE.MatchString(id) {
+		return "", false
+	}
+	return id, true
+}
+
 // toSource returns to as written, or "".
 func (r *rule) toSource() string {
 	if r.to == nil {
@@ -105,8 +118,11 @@ type dest struct {
 // something that is not a destination, or when the reply would go to the
 // message's author and there is none (another bot's message).
 func (e *Engine) dest(r *rule, in *input, env map[string]any) (dest, error) {
-	if in.occ != nil {
-		return dest{to: in.occ.target}, nil // rendered first, by Fire
+	if in.occ != nil { // rendered first, by Fire
+		if id, ok := mentionTarget(in.occ.target); ok {
+			return dest{dmUser: id}, nil
+		}
+		return dest{to: in.occ.target}, nil
 	}
 	d := dest{channel: in.msg.ChannelID}
 	if r.to != nil {
@@ -115,9 +131,12 @@ func (e *Engine) dest(r *rule, in *input, env map[string]any) (dest, error) {
 			return d, fmt.Errorf("to: %w", err)
 		}
 		t, err := parseTarget(s)
+		id, mention := mentionTarget(t)
 		switch {
 		case err != nil:
 			return d, fmt.Errorf("to: %w", err)
+		case mention:
+			d.dmUser = id
 		case t != "dm":
 			d.to = t
 		case in.msg.UserID == "":

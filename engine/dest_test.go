@@ -84,6 +84,9 @@ rules:
 		{at("send #random"), []string{"computed: sent [to #random]"}},
 		{at("send   @bob  "), []string{"computed: sent [to @bob]"}},
 		{at("send dm"), []string{"computed: sent [dm UALICE]"}},
+		// A user's mention (as mention(id) renders it) is their DM.
+		{at("send <@UBOB>"), []string{"computed: sent [dm UBOB]"}},
+		{at("send <@bob>"), nil},
 		// A bad destination: logged, and nothing is sent, not even on_error.
 		{at("send ops"), nil},
 		{at("send #"), nil},

@@ -133,6 +133,9 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 		}
 		in.occ.target = s
 		in.msg.ChannelName, in.msg.DM = s[1:], s[0] == '@'
+		if id, ok := mentionTarget(s); ok {
+			in.msg.ChannelName, in.msg.DM = id, true
+		}
 		if env != nil {
 			env["channel"] = exprChannel{Name: in.msg.ChannelName, DM: in.msg.DM}
 		}
