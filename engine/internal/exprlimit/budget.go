@@ -82,7 +82,7 @@ type meterFunc = func(args ...any) (any, error)
 // The names of the functions the rewritten tree calls. They start with a
 // character that an expression cannot write in an identifier.
 const (
-	fnLoop    = "·loop"    // ·loop(b, list) charges a loop over list, returns list
+	fnLoop    = "·loop"    // ·loop(b, list) charges a loop over list (or making it), returns list
 	fnMem     = "·mem"     // ·mem(b, x) charges the size of x as memory, returns x
 	fnWork    = "·work"    // ·work(b, x) charges the size of x as work, returns x
 	fnDeep    = "·deep"    // ·deep(b, x) charges x written out as text, returns x

@@ -82,7 +82,7 @@ func Compile(src string, opts ...expr.Option) (*vm.Program, error) {
 		return nil, fe.Bind(tree.Source)
 	}
 	ast.Find(tree.Node, wholeCount)
-	if _, err := checker.Check(tree, config); err != nil {
+	if _, err := new(checker.Checker).PatchAndCheck(tree, config); err != nil {
 		return nil, err
 	}
 	if config.Optimize {

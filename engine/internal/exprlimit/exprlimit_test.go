@@ -199,7 +199,7 @@ func TestCompileLimits(t *testing.T) {
 func BenchmarkFullBudget(b *testing.B) {
 	for _, src := range []string{
 		"count(1..140000, # > 5)",
-		"len(map(1..80000, [#, #]))",
+		"len(map(1..40000, [#, #]))",
 		"count(1..40000, upper(text) == text)",
 		"len(map(1..300, map(1..300, # + 1)))",
 		"len(repeat(long, 3000))",

@@ -82,15 +82,15 @@ func meter(n *ast.Node, loop bool) {
 		for i := range x.Nodes {
 			meter(&x.Nodes[i], loop)
 		}
-		if loop { // a new list each iteration
-			replace(n, fnMem, x)
+		if loop { // a new list each iteration, as costly to collect as to loop over
+			replace(n, fnLoop, x)
 		}
 	case *ast.MapNode:
 		for i := range x.Pairs {
 			meter(&x.Pairs[i], loop)
 		}
 		if loop {
-			replace(n, fnMem, x)
+			replace(n, fnLoop, x)
 		}
 	case *ast.PairNode:
 		meter(&x.Key, loop)
