@@ -158,6 +158,11 @@ func (s *slot) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return s.retake(ctx)
+}
+
+// retake takes the slot back after a wait, or returns ctx's error.
+func (s *slot) retake(ctx context.Context) error {
 	select {
 	case s.sem <- struct{}{}:
 		s.held = true
@@ -190,14 +195,11 @@ func (s *slot) lock(ctx context.Context, lock chan struct{}) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case s.sem <- struct{}{}:
-		s.held = true
-		return nil
-	case <-ctx.Done():
+	if err := s.retake(ctx); err != nil {
 		<-lock
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 // backlogWarnEvery is how often at most a channel's dropped messages are
