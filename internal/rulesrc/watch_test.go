@@ -263,3 +263,14 @@ func TestWatchErrors(t *testing.T) {
 		t.Errorf("watching a file in a missing directory: %v", err)
 	}
 }
+
+// A removed directory cannot be watched any more: the log says so.
+func TestWatchDirectoryRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "conf")
+	must(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "rules.yaml")
+	write(t, path, "v1")
+	_, logs := startWatch(t, path, 50*time.Millisecond)
+	must(t, os.RemoveAll(dir))
+	waitFor(t, "the log line", func() bool { return logs.lines("directory was removed or moved") == 1 })
+}
