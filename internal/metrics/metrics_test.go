@@ -611,3 +611,17 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("rulebot_reply_seconds count = %d, want %d", c, n)
 	}
 }
+
+// BenchmarkAPI is the cost the bot pays per event, from parallel callers.
+func BenchmarkAPI(b *testing.B) {
+	m := metrics.New(nil)
+	m.RulesLoaded([]string{"hello", "karma", "weather"}, epoch)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Message()
+			m.RuleFired("karma")
+			m.Replied(120 * time.Millisecond)
+			m.Dropped("bot_flood")
+		}
+	})
+}
