@@ -137,7 +137,10 @@ func TestExpressionShapeLimits(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("Compile error:\ngot  %.300q\nwant %.300q", got, tt.want)
 			}
-			if took > 2*time.Second { // under a second when the machine is not loaded
+			// Under a second on an idle machine (0.14–0.22 s for the
+			// million signs); the bound only catches a hang or a blow-up
+			// (the original took minutes or crashed), not a slow machine.
+			if took > 10*time.Second {
 				t.Errorf("Compile took %v", took)
 			}
 			t.Logf("%d bytes compiled in %v", len(tt.src), took)
@@ -218,7 +221,7 @@ func TestExpressionBudget(t *testing.T) {
 			if tt.want == tooCostly && alloc > 50<<20 {
 				t.Errorf("the failed evaluation allocated %d MiB", alloc>>20)
 			}
-			if took > 2*time.Second { // about 0.1 s at most on an idle machine
+			if took > 10*time.Second { // ≤ 53 ms measured; the bound catches a runaway (the original: 310 s), not a slow machine
 				t.Errorf("took %v", took)
 			}
 			t.Logf("%v, %d KiB allocated", took, alloc>>10)
