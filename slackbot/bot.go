@@ -60,6 +60,14 @@ type Config struct {
 	// MaxBacklog bounds the messages waiting per channel; past it the
 	// oldest waiting message is dropped. Default 1,000.
 	MaxBacklog int
+
+	// Claim, when set, is the duplicate detection replicas share (SPEC
+	// §9), such as memory.Store's Claim on Redis: a message is handled only
+	// by the replica that first claims it, so a Socket Mode redelivery or
+	// the message/app_mention twin reaching another replica is answered
+	// once. It reports whether key was unclaimed, and holds it for ttl.
+	// Unset, duplicates are detected within this process only.
+	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // A FatalError is a problem that retrying will not fix, such as a rejected

@@ -80,9 +80,16 @@ func (c *lru[V]) add(key string, val V, now time.Time) bool {
 // dedupe remembers recently seen deliveries: Slack redelivers an event it
 // thinks was not acked, and a mention can arrive both as message and as
 // app_mention.
-type dedupe struct{ seen *lru[struct{}] }
+// It also paces the warnings about failed shared claims (see claim.go).
+type dedupe struct {
+	seen *lru[struct{}]
 
-func newDedupe(max int) *dedupe { return &dedupe{newLRU[struct{}](max, 0)} }
+	mu       sync.Mutex
+	warned   time.Time // when a failed claim was last logged
+	unwarned int       // failed claims since, not logged
+}
+
+func newDedupe(max int) *dedupe { return &dedupe{seen: newLRU[struct{}](max, 0)} }
 
 // first reports whether none of keys was seen before, and remembers them all.
 func (d *dedupe) first(keys ...string) bool {

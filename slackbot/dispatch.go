@@ -15,7 +15,8 @@ import (
 type job struct {
 	msg      engine.Message
 	received time.Time
-	slot     *slot // set while the job runs
+	claimKey string // its key in Config.Claim; "" for none
+	slot     *slot  // set while the job runs
 }
 
 // dispatcher runs jobs with one queue per channel, so replies in a channel

@@ -15,7 +15,7 @@ import (
 // handle runs one message through the engine and performs its actions.
 func (b *Bot) handle(ctx context.Context, eng *engine.Engine, j job) {
 	m := j.msg
-	if eng.Ignored(m) {
+	if eng.Ignored(m) || !b.claim(ctx, j) {
 		return
 	}
 	if name, err := b.names.user(ctx, m.UserID); err != nil {

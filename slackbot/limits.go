@@ -26,6 +26,9 @@ type Stats struct {
 	GivenUp atomic.Int64 // replies and reactions given up: Slack refused them, or was still rate limiting after RetryLimit
 	Panics  atomic.Int64 // messages whose handling panicked (recovered)
 	Stopped atomic.Int64 // messages still waiting when the grace period ended, dropped unanswered
+
+	Duplicates  atomic.Int64 // deliveries ignored: seen here before, or claimed by another replica (Config.Claim)
+	ClaimErrors atomic.Int64 // failed Config.Claim calls; their messages were handled here
 }
 
 // Stats returns the bot's counters.

@@ -49,9 +49,9 @@ type harness struct {
 	runErr chan error
 }
 
-func newFake(t testing.TB) *slackfake.Server {
+func newFake(t testing.TB, opts ...slackfake.Option) *slackfake.Server {
 	t.Helper()
-	fake := slackfake.New(slackfake.WithSocketPingInterval(50 * time.Millisecond))
+	fake := slackfake.New(append([]slackfake.Option{slackfake.WithSocketPingInterval(50 * time.Millisecond)}, opts...)...)
 	t.Cleanup(fake.Close)
 	fake.AddUser("UALICE", "alice")
 	fake.AddUser("UBOB", "bob")

@@ -148,10 +148,11 @@ func (b *Bot) accept(m engine.Message, received time.Time, eventKey string, d *d
 		eventKey = ""
 	}
 	if !b.seen.first(eventKey, "msg:"+m.ChannelID+"/"+m.TS+"/"+m.Subtype) {
+		b.stats.Duplicates.Add(1)
 		b.log.Debug("duplicate delivery ignored", "channel", m.ChannelID, "ts", m.TS)
 		return
 	}
-	d.submit(job{msg: m, received: received})
+	d.submit(job{msg: m, received: received, claimKey: claimKey(m, eventKey)})
 }
 
 // runRTM receives events over RTM until ctx ends.

@@ -14,9 +14,21 @@
 //     the bot has not joined not_in_channel (see [Server.AddConversations]);
 //   - the RTM websocket handed out by rtm.connect, which greets with
 //     {"type":"hello"} and answers the client's pings with pongs;
-//   - the Socket Mode websocket handed out by apps.connections.open, which
-//     greets with Slack's hello message, sends websocket ping frames the way
-//     Slack does, delivers events_api envelopes and records the acks.
+//   - the Socket Mode websockets handed out by apps.connections.open, which
+//     greet with Slack's hello message, send websocket ping frames the way
+//     Slack does, deliver events_api envelopes and record the acks.
+//
+// Socket Mode behaves as Slack does with several connections (several
+// replicas of a bot): up to [MaxSocketConnections] may be open at once, and
+// one more is told {"type":"disconnect","reason":"too_many_websockets"} and
+// closed; each envelope goes to exactly one open connection, in turn
+// (round-robin); an envelope not acknowledged within the ack timeout (3s,
+// see [WithAckTimeout]), or whose connection drops before it is
+// acknowledged, is redelivered to another open connection (the same one if
+// it is the only one) with retry_attempt raised and retry_reason
+// "http_timeout", up to Slack's three retries (see [WithRetryDelays]).
+// [Server.Deliveries] and [Server.Acks] say which connection got and acked
+// what.
 //
 // The fake keeps a model of the workspace: users ([Server.AddUsers]),
 // channels with their members and whether the bot is in them
@@ -143,6 +155,9 @@ type Reaction struct {
 // Ack is one Socket Mode acknowledgement written by the client.
 type Ack struct {
 	EnvelopeID string
+	// Conn is the Socket Mode connection the ack came on, numbered from 1
+	// in the order the connections were established (as Delivery.Conn).
+	Conn int
 	// Payload is the ack's response payload, if any.
 	Payload json.RawMessage
 	Time    time.Time
@@ -156,6 +171,8 @@ type config struct {
 	teamID, teamName        string
 	appID                   string
 	pingInterval            time.Duration
+	ackTimeout              time.Duration
+	retryDelays             []time.Duration
 }
 
 // WithBotUser sets the identity of the bot, as answered by auth.test and
@@ -182,6 +199,23 @@ func WithAppID(id string) Option {
 // or <= 0, which disables pings to exercise exactly that.
 func WithSocketPingInterval(d time.Duration) Option {
 	return func(c *config) { c.pingInterval = d }
+}
+
+// WithAckTimeout sets how long a Socket Mode envelope may wait for its
+// ack before the fake takes it as lost and redelivers it (default 3s, as
+// Slack). Tests shorten it; a long one keeps a slow client from seeing
+// redeliveries.
+func WithAckTimeout(d time.Duration) Option {
+	return func(c *config) { c.ackTimeout = d }
+}
+
+// WithRetryDelays sets Slack's retries of an envelope that was not acked
+// in time: one retry per delay, each sent that long after the previous
+// delivery was taken as lost. The default is Slack's three retries, nearly
+// immediately, after a minute and after five minutes (0, 1m, 5m); no
+// delays turns redelivery off.
+func WithRetryDelays(delays ...time.Duration) Option {
+	return func(c *config) { c.retryDelays = slices.Clone(delays) }
 }
 
 // Server is a fake Slack. Create it with [New]; the zero value is not usable.
@@ -222,12 +256,18 @@ type Server struct {
 	ephemerals    []Ephemeral
 	ephemSeen     int
 
-	pending    map[string]ConnKind // websocket IDs handed out and not yet used
-	conns      []*wsConn           // live websockets, oldest first
-	connCount  map[ConnKind]int    // websockets ever established
-	deliveries map[string]int      // envelope ID → times delivered
-	acked      map[string]int      // envelope ID → times acked
-	acks       []Ack
+	pending   map[string]ConnKind // websocket IDs handed out and not yet used
+	conns     []*wsConn           // live websockets, oldest first
+	connCount map[ConnKind]int    // websockets ever established
+	opening   int                 // Socket Mode connections admitted and not yet live
+	refused   int                 // Socket Mode connections refused as too many
+
+	turn        int                  // round-robin position among live Socket Mode connections
+	deliveries  []Delivery           // every envelope written, in order
+	byEnvelope  map[string][]int     // envelope ID → its indexes in deliveries
+	outstanding map[string]*envelope // envelope ID → envelope whose latest delivery is not acked
+	acks        []Ack
+	loseAcks    int // acks still to lose (LoseAcks)
 }
 
 // New starts a fake Slack on a loopback address. Call Close when done.
@@ -237,6 +277,8 @@ func New(opts ...Option) *Server {
 		teamID: "T1", teamName: "T1",
 		appID:        "A1",
 		pingInterval: time.Second,
+		ackTimeout:   3 * time.Second,
+		retryDelays:  []time.Duration{0, time.Minute, 5 * time.Minute},
 	}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -254,24 +296,25 @@ func New(opts ...Option) *Server {
 			DefaultClassicBotToken: TokenClassicBot,
 			DefaultAppToken:        TokenApp,
 		},
-		users:      make(map[string]User),
-		userPos:    make(map[string]int),
-		channels:   make(map[string]*channel),
-		chanPos:    make(map[string]int),
-		dms:        make(map[string]string),
-		calls:      make(map[string]int),
-		failures:   make(map[string][]failure),
-		tsBase:     time.Now().Unix(),
-		pending:    make(map[string]ConnKind),
-		connCount:  make(map[ConnKind]int),
-		deliveries: make(map[string]int),
-		acked:      make(map[string]int),
+		users:       make(map[string]User),
+		userPos:     make(map[string]int),
+		channels:    make(map[string]*channel),
+		chanPos:     make(map[string]int),
+		dms:         make(map[string]string),
+		calls:       make(map[string]int),
+		failures:    make(map[string][]failure),
+		tsBase:      time.Now().Unix(),
+		pending:     make(map[string]ConnKind),
+		connCount:   make(map[ConnKind]int),
+		byEnvelope:  make(map[string][]int),
+		outstanding: make(map[string]*envelope),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("GET /rtm/{id}", s.serveWebsocket(RTM))
 	mux.HandleFunc("GET /socket/{id}", s.serveWebsocket(SocketMode))
 	s.ts = httptest.NewServer(mux)
+	s.wg.Go(s.redeliverLost)
 	return s
 }
 
@@ -432,8 +475,8 @@ func (s *Server) Connections(kind ConnKind) int {
 
 // WaitConnections waits until n websocket connections of the kind have been
 // established in total (so after the first connection, n=2 waits for a
-// reconnection). When it returns nil, the nth connection has been greeted
-// with its hello message and accepts events.
+// reconnection). When it returns nil, the nth connection is live and
+// accepts events, which it gets after its hello message.
 func (s *Server) WaitConnections(ctx context.Context, kind ConnKind, n int) error {
 	return s.waitFor(ctx, fmt.Sprintf("%d %s connection(s)", n, kind), func() bool {
 		return s.connCount[kind] >= n
@@ -446,6 +489,9 @@ func (s *Server) DropConnections() {
 	s.mu.Lock()
 	conns := s.conns
 	s.conns = nil
+	for _, c := range conns {
+		c.gone = true
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	for _, c := range conns {

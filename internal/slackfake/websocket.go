@@ -20,6 +20,8 @@ const writeTimeout = 10 * time.Second
 // wsConn is a live websocket.
 type wsConn struct {
 	kind ConnKind
+	n    int  // its number among the connections of its kind, from 1; set by register
+	gone bool // dropped or ended; guarded by Server.mu
 	ws   *websocket.Conn
 	wmu  sync.Mutex    // serializes data writes; Close and WriteControl need no lock
 	done chan struct{} // closed when the connection's handler ends
@@ -29,6 +31,11 @@ type wsConn struct {
 func (c *wsConn) write(ctx context.Context, msg []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(ctx, msg)
+}
+
+// writeLocked is write with c.wmu held.
+func (c *wsConn) writeLocked(ctx context.Context, msg []byte) error {
 	deadline := time.Now().Add(writeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -76,27 +83,51 @@ func (s *Server) serveWebsocket(kind ConnKind) http.HandlerFunc {
 			return
 		}
 		delete(s.pending, id)
+		// Slack lets an app keep MaxSocketConnections open; it greets one
+		// more with a disconnect message instead of hello.
+		tooMany := kind == SocketMode && len(s.live(SocketMode))+s.opening >= MaxSocketConnections
+		if kind == SocketMode && !tooMany {
+			s.opening++
+		}
 		// Add while holding s.mu and before closed is set: Close's Wait
 		// cannot have started.
 		s.wg.Add(1)
 		s.mu.Unlock()
 		defer s.wg.Done()
 
+		admitted := kind == SocketMode && !tooMany
 		ws, err := s.upgrader.Upgrade(w, r, nil)
 		if err != nil {
+			if admitted {
+				s.release()
+			}
 			return // Upgrade has answered the request.
 		}
 		c := &wsConn{kind: kind, ws: ws, done: make(chan struct{})}
 		defer close(c.done)
 		defer ws.Close()
 
-		if err := c.writeJSON(context.Background(), s.hello(kind)); err != nil {
+		if tooMany {
+			s.refuse(c)
 			return
 		}
-		if !s.register(c) {
+		// The connection is live before its hello is written, so that a
+		// client that has read hello gets the next events; they wait for
+		// the hello behind c.wmu.
+		c.wmu.Lock()
+		if !s.register(c, admitted) {
+			c.wmu.Unlock()
 			return
 		}
 		defer s.unregister(c)
+		hello, err := json.Marshal(s.hello(kind))
+		if err == nil {
+			err = c.writeLocked(context.Background(), hello)
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			return
+		}
 		if kind == SocketMode && s.cfg.pingInterval > 0 {
 			s.wg.Go(func() { c.ping(s.cfg.pingInterval) })
 		}
@@ -109,7 +140,7 @@ func (s *Server) serveWebsocket(kind ConnKind) http.HandlerFunc {
 			case RTM:
 				s.receiveRTM(c, msg)
 			case SocketMode:
-				s.receiveSocketMode(msg)
+				s.receiveSocketMode(c, msg)
 			}
 		}
 	}
@@ -121,7 +152,7 @@ func (s *Server) hello(kind ConnKind) any {
 		return object{"type": "hello"}
 	}
 	s.mu.Lock()
-	n := len(s.live(SocketMode)) + 1
+	n := len(s.live(SocketMode)) + s.opening // c itself is live
 	s.mu.Unlock()
 	return object{
 		"type":            "hello",
@@ -136,23 +167,56 @@ func (s *Server) hello(kind ConnKind) any {
 }
 
 // register makes c live, or reports false if the server is closed.
-func (s *Server) register(c *wsConn) bool {
+// admitted says c holds a place among the Socket Mode connections being
+// opened, which it gives up.
+func (s *Server) register(c *wsConn, admitted bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if admitted {
+		s.opening--
+	}
 	if s.closed {
 		return false
 	}
 	s.conns = append(s.conns, c)
 	s.connCount[c.kind]++
+	c.n = s.connCount[c.kind]
 	s.notifyLocked()
 	return true
 }
 
+// unregister ends c; the envelopes it had not acked are then redelivered.
 func (s *Server) unregister(c *wsConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c.gone = true
 	s.conns = slices.DeleteFunc(s.conns, func(x *wsConn) bool { return x == c })
 	s.notifyLocked()
+}
+
+// release gives up the place a Socket Mode connection held while it was
+// being opened, when it failed before it was live.
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opening--
+	s.notifyLocked()
+}
+
+// refuse tells c, a Socket Mode connection past MaxSocketConnections, what
+// Slack says then, and lets the handler close it.
+func (s *Server) refuse(c *wsConn) {
+	s.mu.Lock()
+	s.refused++
+	s.notifyLocked()
+	s.mu.Unlock()
+	_ = c.writeJSON(context.Background(), object{
+		"type":       "disconnect",
+		"reason":     "too_many_websockets",
+		"debug_info": object{"host": "slackfake"},
+	})
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too_many_websockets"), time.Now().Add(writeTimeout))
 }
 
 // live returns the live connections of the kind, oldest first. s.mu must be held.
@@ -199,23 +263,6 @@ func (s *Server) receiveRTM(c *wsConn, msg []byte) {
 	_ = c.writeJSON(context.Background(), pong) // a failed write ends the connection's reads too
 }
 
-// receiveSocketMode records the client's acks, {"envelope_id":"...",
-// "payload":...}. Other messages are ignored.
-func (s *Server) receiveSocketMode(msg []byte) {
-	var m struct {
-		EnvelopeID string          `json:"envelope_id"`
-		Payload    json.RawMessage `json:"payload"`
-	}
-	if json.Unmarshal(msg, &m) != nil || m.EnvelopeID == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.acks = append(s.acks, Ack{EnvelopeID: m.EnvelopeID, Payload: m.Payload, Time: time.Now()})
-	s.acked[m.EnvelopeID]++
-	s.notifyLocked()
-}
-
 // SendRTM writes event, encoded with encoding/json (pass a json.RawMessage to
 // send bytes as they are), to every live RTM connection, first waiting for
 // one if there is none. A message event (a map[string]any) in a channel the
@@ -241,123 +288,4 @@ func (s *Server) SendRTM(ctx context.Context, event any) error {
 		errs = append(errs, c.write(ctx, msg))
 	}
 	return errors.Join(errs...)
-}
-
-// EventOptions tunes the envelopes sent by SendEvent.
-type EventOptions struct {
-	// EnvelopeID and EventID are used instead of fresh unique IDs when set.
-	// Sending again with the IDs of an earlier envelope (with RetryAttempt
-	// and RetryReason set, as Slack does) simulates a redelivery.
-	EnvelopeID string
-	EventID    string
-	// RetryAttempt and RetryReason (e.g. 1 and "timeout") are the envelope's
-	// retry_attempt and retry_reason.
-	RetryAttempt int
-	RetryReason  string
-	// AppMention delivers the event a second time as an "app_mention" event,
-	// as Slack does for a message mentioning the bot when the app subscribes
-	// to both: right after the first envelope, in its own envelope whose
-	// envelope and event IDs are the first one's plus "-mention".
-	AppMention bool
-}
-
-// SendEvent delivers event, the inner event such as {"type":"message",...},
-// in an events_api envelope to the newest live Socket Mode connection, first
-// waiting for one if there is none. It returns the envelope ID, the one to
-// pass to WaitAck. Slack delivers messages only from conversations that
-// exist and that the bot is in, posted by their members: a message event in
-// a channel the fake does not know adds the channel (a DM when its
-// channel_type is "im"), with the bot and the author as members, and the
-// author of a message in a known channel becomes a member.
-func (s *Server) SendEvent(ctx context.Context, event map[string]any, opts EventOptions) (envelopeID string, err error) {
-	s.noteEvent(event)
-	var c *wsConn
-	if err := s.waitFor(ctx, "a Socket Mode connection", func() bool {
-		live := s.live(SocketMode)
-		if len(live) == 0 {
-			return false
-		}
-		c = live[len(live)-1]
-		return true
-	}); err != nil {
-		return "", err
-	}
-	s.mu.Lock()
-	if opts.EnvelopeID == "" {
-		opts.EnvelopeID = s.newIDLocked("env")
-	}
-	if opts.EventID == "" {
-		opts.EventID = s.newIDLocked("Ev")
-	}
-	s.mu.Unlock()
-
-	if err := s.deliver(ctx, c, opts.EnvelopeID, opts.EventID, event, opts); err != nil {
-		return "", err
-	}
-	if opts.AppMention {
-		mention := map[string]any{}
-		maps.Copy(mention, event)
-		mention["type"] = "app_mention"
-		if err := s.deliver(ctx, c, opts.EnvelopeID+"-mention", opts.EventID+"-mention", mention, opts); err != nil {
-			return "", err
-		}
-	}
-	return opts.EnvelopeID, nil
-}
-
-// deliver writes one events_api envelope to c.
-func (s *Server) deliver(ctx context.Context, c *wsConn, envelopeID, eventID string, event map[string]any, opts EventOptions) error {
-	cfg := s.cfg
-	err := c.writeJSON(ctx, object{
-		"envelope_id":              envelopeID,
-		"type":                     "events_api",
-		"accepts_response_payload": false,
-		"retry_attempt":            opts.RetryAttempt,
-		"retry_reason":             opts.RetryReason,
-		"payload": object{
-			"token":      "slackfake-verification-token",
-			"team_id":    cfg.teamID,
-			"api_app_id": cfg.appID,
-			"event":      event,
-			"type":       "event_callback",
-			"event_id":   eventID,
-			"event_time": time.Now().Unix(),
-			"authorizations": []object{{
-				"enterprise_id":         nil,
-				"team_id":               cfg.teamID,
-				"user_id":               cfg.userID,
-				"is_bot":                true,
-				"is_enterprise_install": false,
-			}},
-			"is_ext_shared_channel": false,
-		},
-	})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deliveries[envelopeID]++
-	s.notifyLocked()
-	return nil
-}
-
-// WaitAck waits until the envelope has been acknowledged as many times as
-// SendEvent delivered it (at least once), so it also waits for the ack of a
-// redelivery.
-func (s *Server) WaitAck(ctx context.Context, envelopeID string) error {
-	return s.waitFor(ctx, "the ack of envelope "+envelopeID, func() bool {
-		return s.acked[envelopeID] >= max(1, s.deliveries[envelopeID])
-	})
-}
-
-// Acks returns every ack received so far, in order.
-func (s *Server) Acks() []Ack {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := slices.Clone(s.acks)
-	for i := range out {
-		out[i].Payload = slices.Clone(out[i].Payload)
-	}
-	return out
 }
