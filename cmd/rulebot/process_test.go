@@ -289,7 +289,7 @@ func TestProcessBadTokens(t *testing.T) {
 	fake := slackfake.New()
 	defer fake.Close()
 	fake.SetToken("xoxb-revoked-123", slackfake.TokenRevoked)
-	rules := "RULEBOT_RULES="+defaultRules
+	rules := "RULEBOT_RULES=" + defaultRules
 	api := "SLACK_API_URL=" + fake.APIURL()
 	tests := []struct {
 		name string
@@ -452,7 +452,7 @@ func TestProcessStopIsBounded(t *testing.T) {
 	}{
 		{"rtm.connect never answers", func(t *testing.T, ctx context.Context, fake *slackfake.Server) *proc {
 			fake.Hold("rtm.connect")
-			env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES="+defaultRules}
+			env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=" + defaultRules}
 			p := startProc(t, env, "run", "-grace", grace.String())
 			if err := fake.WaitCalls(ctx, "rtm.connect", 1); err != nil {
 				t.Fatal(err)
