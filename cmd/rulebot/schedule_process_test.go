@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulebot/rulebot/internal/memory/memtest"
 	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
@@ -70,5 +71,47 @@ func TestProcessSchedule(t *testing.T) {
 			t.Errorf("an occurrence was posted twice: %q", post.Text)
 		}
 		seen[post.Text] = true
+	}
+}
+
+// TestProcessScheduleReplicas: two replicas sharing Redis post each
+// occurrence once between them.
+func TestProcessScheduleReplicas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
+	fake := slackfake.New()
+	defer fake.Close()
+	fake.AddChannel("CSTANDUP", "standup", false)
+	rules := write(t, t.TempDir(), "rules.yaml", `rules:
+  - name: tick
+    schedule: "@every 10s"
+    to: "#standup"
+    reply: "tick {{ now().Unix() }}"
+`)
+	var procs []*proc
+	for range 2 {
+		p := startProc(t, append(slackEnv(fake, rules), redisEnv), "run")
+		p.waitLog("connected to Slack", 1)
+		procs = append(procs, p)
+	}
+	var texts []string
+	for range 3 {
+		post, err := fake.WaitPost(ctx)
+		if err != nil {
+			t.Fatalf("no scheduled post: %v", err)
+		}
+		texts = append(texts, post.Text)
+	}
+	// The third post is the second occurrence's duplicate, or the third
+	// occurrence: never a repeat of the first two.
+	if texts[0] == texts[1] || texts[1] == texts[2] || texts[0] == texts[2] {
+		t.Errorf("an occurrence was posted twice: %q", texts)
+	}
+	for _, p := range procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(15 * time.Second); code != 0 {
+			t.Errorf("exit %d after SIGTERM", code)
+		}
 	}
 }
