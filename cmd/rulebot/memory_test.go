@@ -74,3 +74,26 @@ func TestRunHerokuWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestChatMemory: chat forgets its memory at exit, unless -memory keeps it
+// in a file.
+func TestChatMemory(t *testing.T) {
+	dir := t.TempDir()
+	rules := write(t, dir, "rules.yaml", karmaRules)
+	db := filepath.Join(dir, "chat.db")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "rulebot: 1\n"},
+		{[]string{"-memory", db}, "rulebot: 1\n"},
+		{[]string{"-memory", db}, "rulebot: 2\n"}, // the file remembers
+		{nil, "rulebot: 1\n"},                     // RAM starts empty
+	}
+	for i, tc := range tests {
+		code, out, errOut := rulebot(t, nil, "++\n", append([]string{"chat", "-rules", rules}, tc.args...)...)
+		if code != 0 || !strings.HasSuffix(out, tc.want) {
+			t.Errorf("chat %d %v: exit %d, stdout %q, want it to end %q; stderr %q", i, tc.args, code, out, tc.want, errOut)
+		}
+	}
+}
