@@ -388,10 +388,11 @@ func serve(ctx context.Context, c runConfig) error {
 		sc.Claim = mem.Claim
 	}
 	sched := scheduler.New(sc)
+	schedCtx, stopSched := context.WithCancel(ctx) // it stops with the bot, or when the bot fails
 	scheduled := make(chan struct{})
 	go func() {
 		defer close(scheduled)
-		sched.Run(ctx)
+		sched.Run(schedCtx)
 	}()
 
 	go func() {
@@ -408,7 +409,8 @@ func serve(ctx context.Context, c runConfig) error {
 	}()
 
 	err = bot.Run(ctx, eng)
-	<-scheduled // it ends with ctx, within the grace period
+	stopSched()
+	<-scheduled // firings in flight end within the grace period
 	if errors.As(err, &fatal) {
 		return &exitError{code: 2, msg: fatal.Error()}
 	}
