@@ -189,7 +189,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 			for {
 				at := e.Next(last[k])
-				if at.IsZero() {
+				if at.IsZero() || !at.After(last[k]) { // none, or a Next that does not move on
 					break
 				}
 				if at.After(now) {
