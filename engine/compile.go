@@ -52,24 +52,67 @@ type exprBot struct {
 // Handle builds one of the same shape, with values, for each message.
 func compileEnv(vars any) map[string]any {
 	return map[string]any{
-		"text":      "",
-		"raw":       "",
-		"user":      exprUser{},
-		"channel":   exprChannel{},
-		"thread":    "",
-		"addressed": false,
-		"args":      []string(nil),
-		"rest":      "",
-		"groups":    []string(nil),
-		"match":     map[string]string(nil),
-		"fetch":     exprFetch{},
-		"vars":      vars,
-		"bot":       exprBot{},
-		"error":     "",
-		"now":       (func() time.Time)(nil),
-		"pick":      (func(any) (any, error))(nil),
-		"env":       (func(string) (string, error))(nil),
+		"text":       "",
+		"raw":        "",
+		"user":       exprUser{},
+		"channel":    exprChannel{},
+		"thread":     "",
+		"addressed":  false,
+		"args":       []string(nil),
+		"rest":       "",
+		"groups":     []string(nil),
+		"match":      map[string]string(nil),
+		"fetch":      exprFetch{},
+		"vars":       vars,
+		"bot":        exprBot{},
+		"error":      "",
+		"now":        (func() time.Time)(nil),
+		"pick":       (func(any) (any, error))(nil),
+		"env":        (func(string) (string, error))(nil),
+		"recall":     (func(string) (any, error))(nil),
+		"recall_all": (func(string) (map[string]any, error))(nil),
+		"mention":    (func(string) string)(nil),
 	}
+}
+
+// A funcSet is a set of the functions that are bound for each message, as
+// closures over it, and only when some expression of the rules calls them:
+// rules that do not use them cost nothing for them.
+type funcSet uint8
+
+const (
+	funcNow funcSet = 1 << iota
+	funcRecall
+	funcRecallAll
+	funcMention
+)
+
+var funcNames = []struct {
+	name string
+	f    funcSet
+}{{"now", funcNow}, {"recall", funcRecall}, {"recall_all", funcRecallAll}, {"mention", funcMention}}
+
+// usedFuncs returns the per-message functions that prog, compiled from
+// src, names.
+func usedFuncs(prog *vm.Program, src string) funcSet {
+	var names []string
+	for _, f := range funcNames {
+		if strings.Contains(src, f.name) {
+			names = append(names, f.name)
+		}
+	}
+	if len(names) == 0 {
+		return 0
+	}
+	var set funcSet
+	for _, name := range usedNames(prog, names) {
+		for _, f := range funcNames {
+			if f.name == name {
+				set |= f.f
+			}
+		}
+	}
+	return set
 }
 
 func exprOptions(env map[string]any) []expr.Option {
@@ -109,6 +152,7 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 			Msg: fmt.Sprintf("%s: %s", what, msg)})
 		return nil
 	}
+	l.funcs |= usedFuncs(prog, src)
 	return prog
 }
 
@@ -520,6 +564,9 @@ func (r *rule) onlyAddressed() bool {
 func (l *loader) warnUnreachable(rules []*rule) {
 	var all, addressed, unaddressed *rule // the first catch-all of each kind
 	for _, r := range rules {
+		if r.schedule != nil {
+			continue // not tried against messages
+		}
 		if r.kind == matchCommand && r.addressed != nil && !*r.addressed {
 			l.Problems = append(l.Problems, Problem{File: l.File, Line: r.line, Col: r.col, Warning: true,
 				Msg: fmt.Sprintf("rule %q can never fire: a command is always addressed to the bot, and the rule says addressed: false", r.name)})

@@ -127,6 +127,9 @@ func New(rules *Rules, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Memory == nil {
+		opts.Memory, _ = memory.NewRAM(nil, opts.Now) // cannot fail without a seed
+	}
 	e := &Engine{opts: opts, cooldowns: map[cooldownKey]time.Time{}, pruneAt: 1024}
 	e.rules.Store(rules)
 	return e
@@ -215,7 +218,7 @@ func (e *Engine) dropped(reason string) {
 }
 
 func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
-	in := e.prepare(rs, m)
+	in := e.prepare(ctx, rs, m)
 	if acts, ok := e.help(rs, in); ok {
 		return acts
 	}
@@ -276,24 +279,29 @@ func (e *Engine) takeCooldown(r *rule, channel string) bool {
 func (e *Engine) fireSafely(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) (acts []Action) {
 	defer func() {
 		if p := recover(); p != nil {
-			e.opts.Logger.Error("rule panicked; it sends nothing", "rule", r.name, "channel", in.msg.ChannelID,
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.logWith(r, in).Error("rule panicked; it sends nothing", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			acts = nil
 		}
 	}()
 	return e.fire(ctx, rs, r, in, b)
 }
 
-// fire runs a rule's actions: fetch, then reply, then react.
+// fire runs a rule's actions: fetch, then the remember writes, then
+// reply, then react.
 func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) []Action {
 	var env map[string]any // nothing can fail without an expression, so fail never sees it nil
 	if !r.literal {
 		env = in.bind(b)
 	}
 	if r.fetch != nil {
-		res, err := e.fetch(ctx, rs, r, env)
+		res, err := e.fetch(ctx, rs, r, in, env)
 		env["fetch"] = res
 		if err != nil {
+			return e.fail(r, in, env, err)
+		}
+	}
+	if len(r.remember) > 0 {
+		if err := e.remember(r, in, env); err != nil {
 			return e.fail(r, in, env, err)
 		}
 	}
@@ -303,11 +311,14 @@ func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bind
 		if len(r.replies) > 1 {
 			t = r.replies[e.opts.Intn(len(r.replies))]
 		}
-		text, err := t.render(env, escapeSlack)
+		text, err := t.render(in, env, escapeSlack)
 		if err != nil {
 			return e.fail(r, in, env, err)
 		}
-		acts = append(acts, e.reply(r.name, in, r.thread, r.unfurl, text)...)
+		var ok bool
+		if acts, ok = e.send(r, in, env, text); !ok {
+			return nil
+		}
 	}
 	if r.react != "" {
 		acts = append(acts, Action{Kind: React, Rule: r.name, Channel: in.msg.ChannelID, Emoji: r.react, MessageTS: in.msg.TS})
@@ -315,40 +326,54 @@ func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bind
 	return acts
 }
 
-// fail handles a rule whose fetch or expression failed: on_error if the rule
-// has one, else a log line and nothing sent.
+// fail handles a rule whose fetch, memory write or expression failed:
+// on_error, sent where the reply would go, if the rule has one, else a log
+// line and nothing sent.
 func (e *Engine) fail(r *rule, in *input, env map[string]any, err error) []Action {
 	if r.onError == nil {
-		e.opts.Logger.Warn("rule failed", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+		e.logWith(r, in).Warn("rule failed", "error", err.Error())
 		return nil
 	}
-	e.opts.Logger.Info("rule failed; sending on_error", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+	e.logWith(r, in).Info("rule failed; sending on_error", "error", err.Error())
 	env["error"] = err.Error()
-	text, err := r.onError.render(env, escapeSlack)
+	text, err := r.onError.render(in, env, escapeSlack)
 	if err != nil {
-		e.opts.Logger.Warn("on_error failed", "rule", r.name, "channel", in.msg.ChannelID, "error", err.Error())
+		e.logWith(r, in).Warn("on_error failed", "error", err.Error())
 		return nil
 	}
-	return e.reply(r.name, in, r.thread, r.unfurl, text)
+	acts, _ := e.send(r, in, env, text)
+	return acts
 }
 
-// reply returns the Reply actions that send text, in order: NUL bytes
-// removed, invalid UTF-8 replaced, trailing white space trimmed, and split
-// into messages Slack takes (see splitReply). Empty text sends nothing.
-func (e *Engine) reply(rule string, in *input, thread bool, u Unfurl, text string) []Action {
+// send returns the Reply actions that send r's text where r's replies go.
+// It reports false when that place cannot be worked out (to renders no
+// destination): a failure of the rule, logged, for which there is nowhere
+// to send on_error.
+func (e *Engine) send(r *rule, in *input, env map[string]any, text string) ([]Action, bool) {
 	parts, truncated := splitReply(trimReply(sanitize(text)))
+	if len(parts) == 0 {
+		return nil, true
+	}
+	d, err := e.dest(r, in, env)
+	if err != nil {
+		e.logWith(r, in).Warn("rule failed: its reply has nowhere to go", "error", runError(err).Error())
+		return nil, false
+	}
+	return e.reply(r.name, d, r.unfurl, parts, truncated, text), true
+}
+
+// reply returns the Reply actions that send parts, the pieces of text, to
+// d. truncated says whether text was cut to fit.
+func (e *Engine) reply(rule string, d dest, u Unfurl, parts []string, truncated bool, text string) []Action {
 	if truncated {
 		e.opts.Logger.Warn(fmt.Sprintf("reply too long: sending it as %d messages of at most %d characters, the last cut with …", MaxReplyParts, MaxReplyChars),
-			"rule", rule, "channel", in.msg.ChannelID, "chars", utf8.RuneCountInString(text))
+			"rule", rule, "channel", d.where(), "chars", utf8.RuneCountInString(text))
 		e.dropped(DropReplyTruncated)
-	}
-	ts := in.msg.ThreadTS
-	if ts == "" && thread {
-		ts = in.msg.TS
 	}
 	acts := make([]Action, len(parts))
 	for i, p := range parts {
-		acts[i] = Action{Kind: Reply, Rule: rule, Channel: in.msg.ChannelID, Text: p, Unfurl: u, ThreadTS: ts}
+		acts[i] = Action{Kind: Reply, Rule: rule, Channel: d.channel, To: d.to, DMUser: d.dmUser, Ephemeral: d.ephemeral,
+			ThreadTS: d.thread, Text: p, Unfurl: u}
 	}
 	return acts
 }
@@ -397,7 +422,8 @@ func (e *Engine) help(rs *Rules, in *input) ([]Action, bool) {
 			}
 		}
 	}
-	return e.reply("help", in, false, rs.Bot.Unfurl, text), true
+	parts, truncated := splitReply(trimReply(sanitize(text)))
+	return e.reply("help", dest{channel: in.msg.ChannelID, thread: in.msg.ThreadTS}, rs.Bot.Unfurl, parts, truncated, text), true
 }
 
 func (r *rule) hasCommand(name string) bool {
@@ -412,9 +438,9 @@ func (r *rule) hasCommand(name string) bool {
 	return false
 }
 
-// runtimeFuncs are the expression functions bound to this engine.
+// runtimeFuncs are the expression functions bound to this engine. Those
+// bound to each message are in bindFuncs.
 func (e *Engine) runtimeFuncs(env map[string]any) {
-	env["now"] = e.opts.Now
 	env["pick"] = func(list any) (any, error) {
 		v := reflect.ValueOf(list)
 		if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {

@@ -766,6 +766,7 @@ rules:
 		FetchTimeout:  5 * time.Second,
 		FetchMaxBytes: 1 << 20,
 		Flood:         engine.Flood{N: 10, Per: time.Minute},
+		Location:      time.UTC,
 	}
 	if rs.Bot != want {
 		t.Errorf("Bot = %+v, want %+v", rs.Bot, want)
@@ -782,10 +783,15 @@ bot:
   unfurl: {links: true, media: false}
   fetch: {timeout: 250ms, max_bytes: 512KiB}
   flood: 3/30s
+  timezone: Europe/Berlin
 rules:
   - name: a
     reply: "{{ bot.name }}"
 `)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	want = engine.BotConfig{
 		Name:          "kingbot",
 		IgnoreBots:    false,
@@ -793,7 +799,12 @@ rules:
 		FetchTimeout:  250 * time.Millisecond,
 		FetchMaxBytes: 512 << 10,
 		Flood:         engine.Flood{N: 3, Per: 30 * time.Second},
+		Location:      berlin,
 	}
+	if got := rs.Bot.Location.String(); got != "Europe/Berlin" {
+		t.Errorf("Bot.Location = %s, want Europe/Berlin", got)
+	}
+	rs.Bot.Location = berlin // each LoadLocation is a new pointer
 	if rs.Bot != want {
 		t.Errorf("Bot = %+v, want %+v", rs.Bot, want)
 	}

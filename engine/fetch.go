@@ -46,9 +46,9 @@ func RuleFromContext(ctx context.Context) string {
 
 // fetch performs a rule's fetch. It returns what the rule sees as fetch,
 // and an error for anything but a 2xx answer of at most max_bytes.
-func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, env map[string]any) (exprFetch, error) {
+func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, in *input, env map[string]any) (exprFetch, error) {
 	f := r.fetch
-	rawURL, err := f.url.render(env, escapeURL)
+	rawURL, err := f.url.render(in, env, escapeURL)
 	if err != nil {
 		return exprFetch{}, err
 	}
@@ -62,7 +62,7 @@ func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, env map[string]a
 	}
 	var body io.Reader
 	if f.body != nil {
-		s, err := f.body.render(env, escapeNone)
+		s, err := f.body.render(in, env, escapeNone)
 		if err != nil {
 			return exprFetch{}, err
 		}
@@ -77,7 +77,7 @@ func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, env map[string]a
 	}
 	req.Header.Set("User-Agent", "rulebot")
 	for _, h := range f.headers {
-		v, err := h.value.render(env, escapeNone)
+		v, err := h.value.render(in, env, escapeNone)
 		if err != nil {
 			return exprFetch{}, err
 		}

@@ -95,7 +95,8 @@ func options() engine.Options {
 // show renders actions one per line, so that a test failure reads like a
 // transcript: "RULE: TEXT" for a reply, "RULE: :EMOJI: on TS" for a
 // reaction. Anything unusual is marked: a thread, a channel other than the
-// message's, unfurl settings other than the default ones.
+// message's, unfurl settings other than the default ones, a destination by
+// name (to), a direct message (to: dm), an ephemeral reply.
 func show(m engine.Message, acts []engine.Action) []string {
 	var out []string
 	for _, a := range acts {
@@ -112,9 +113,18 @@ func show(m engine.Message, acts []engine.Action) []string {
 			if a.Emoji != "" || a.MessageTS != "" {
 				s += " [react fields set]"
 			}
+			if a.To != "" {
+				s += " [to " + a.To + "]"
+			}
+			if a.DMUser != "" {
+				s += " [dm " + a.DMUser + "]"
+			}
+			if a.Ephemeral != "" {
+				s += " [only " + a.Ephemeral + " sees]"
+			}
 		case engine.React:
 			s = fmt.Sprintf("%s: :%s: on %s", a.Rule, a.Emoji, a.MessageTS)
-			if a.Text != "" || a.ThreadTS != "" {
+			if a.Text != "" || a.ThreadTS != "" || a.To != "" || a.DMUser != "" || a.Ephemeral != "" {
 				s += " [reply fields set]"
 			}
 		default:

@@ -37,6 +37,9 @@ func buildIndex(rules []*rule) *index {
 	}
 	for n, r := range rules {
 		i := int32(n)
+		if r.schedule != nil {
+			continue // never tried against messages
+		}
 		switch r.kind {
 		case matchCommand:
 			for _, c := range r.commands {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -21,17 +23,24 @@ type input struct {
 
 	e      *Engine
 	rs     *Rules
+	ctx    context.Context  // the message's: memory reads and writes use it
 	env    map[string]any   // built on first use
 	budget exprlimit.Budget // each evaluation's, reset by exprlimit.Run
+	nonce  string           // drawn by the first mention() (see mention.go)
+
+	// A schedule occurrence (SPEC §7) has no message: at is its time,
+	// which now() returns, and target where its replies go.
+	at     time.Time
+	target string
 }
 
 type span struct{ start, end int }
 
 func (in *input) word(i int) string { return in.text[in.fields[i].start:in.fields[i].end] }
 
-func (e *Engine) prepare(rs *Rules, m Message) *input {
+func (e *Engine) prepare(ctx context.Context, rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
-	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
+	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs, ctx: ctx}
 	in.folded = prefilter.Fold(text)
 	in.fields = fieldSpans(text)
 	return in
@@ -250,6 +259,7 @@ func (in *input) bind(b bindings) map[string]any {
 			"bot":       exprBot{ID: in.e.opts.BotUserID, Name: in.rs.Bot.Name},
 		}
 		in.e.runtimeFuncs(in.env)
+		in.bindFuncs()
 		in.env[exprlimit.Key] = &in.budget
 	}
 	if b.args == nil {
@@ -268,4 +278,35 @@ func (in *input) bind(b bindings) map[string]any {
 	in.env["fetch"] = exprFetch{}
 	in.env["error"] = ""
 	return in.env
+}
+
+// bindFuncs binds the functions that are closures over the message, those
+// of them that the rules call.
+func (in *input) bindFuncs() {
+	f := in.rs.funcs
+	if f&funcNow != 0 {
+		in.env["now"] = in.now
+	}
+	if f&funcRecall != 0 {
+		in.env["recall"] = in.recall
+	}
+	if f&funcRecallAll != 0 {
+		in.env["recall_all"] = in.recallAll
+	}
+	if f&funcMention != 0 {
+		in.env["mention"] = in.mention
+	}
+}
+
+// now is now(): the time in bot.timezone; a schedule occurrence's time for
+// a schedule rule.
+func (in *input) now() time.Time {
+	t := in.at
+	if t.IsZero() {
+		t = in.e.opts.Now()
+	}
+	if loc := in.rs.Bot.Location; loc != nil {
+		return t.In(loc)
+	}
+	return t.UTC()
 }

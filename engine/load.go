@@ -15,8 +15,11 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rulebot/rulebot/engine/internal/cronspec"
 	"github.com/rulebot/rulebot/internal/netguard"
 	"github.com/rulebot/rulebot/internal/yamlpos"
+
+	_ "time/tzdata" // bot.timezone means the same on every machine, a container without zoneinfo included
 )
 
 // MaxFileSize is the largest rules file Compile accepts.
@@ -29,10 +32,12 @@ type Rules struct {
 	Bot      BotConfig // the bot: section, with defaults filled in
 	Warnings []Problem // problems that do not stop the file from loading
 
-	rules   []*rule
-	vars    any  // a struct value typed from the vars: section
-	helpCmd bool // some rule has command: help, replacing the built-in help
-	index   *index
+	rules     []*rule
+	vars      any  // a struct value typed from the vars: section
+	helpCmd   bool // some rule has command: help, replacing the built-in help
+	index     *index
+	funcs     funcSet    // the functions bound per message that some expression calls
+	schedules []Schedule // the schedule rules, in file order
 }
 
 // Len returns the number of rules.
@@ -47,6 +52,7 @@ type BotConfig struct {
 	FetchMaxBytes int64
 	FetchAllow    *netguard.Policy // bot.fetch.allow; nil allows public addresses only
 	Flood         Flood            // answers to other bots' messages per channel
+	Location      *time.Location   // bot.timezone: the zone of now() and of schedules; UTC by default
 }
 
 // Unfurl says whether Slack should expand links and media in a reply.
@@ -87,8 +93,13 @@ type rule struct {
 	cooldown  time.Duration
 	cont      bool
 	onError   *template
-	// literal is true when neither a fetch nor any reply has an
-	// expression: firing then needs no expression environment.
+	to        *template // where replies go instead of the message's channel (see dest)
+	ephemeral bool
+	remember  []memWrite
+	schedule  *cronspec.Spec // set for a schedule rule, which messages never fire
+	// literal is true when the rule has no fetch, no remember and no
+	// expression in its replies or to: firing then needs no expression
+	// environment.
 	literal bool
 
 	canCatchAll bool // no match, when, cooldown or continue: fires on every message it may see
@@ -114,7 +125,8 @@ type loader struct {
 	opts []expr.Option
 	bot  BotConfig
 
-	varValues int // values read from vars: so far, aliases counted each time
+	funcs     funcSet // the functions bound per message that expressions call
+	varValues int     // values read from vars: so far, aliases counted each time
 }
 
 // maxVarValues bounds the number of values in vars:, counting a value once
@@ -203,6 +215,12 @@ func (l *loader) load(src []byte) *Rules {
 	}
 	l.warnUnreachable(rs.rules)
 	rs.index = buildIndex(rs.rules)
+	rs.funcs = l.funcs
+	for _, r := range rs.rules {
+		if r.schedule != nil {
+			rs.schedules = append(rs.schedules, Schedule{Rule: r.name, Spec: r.schedule.String(), To: r.toSource(), next: r.schedule.Next})
+		}
+	}
 	return rs
 }
 
@@ -236,13 +254,19 @@ func (l *loader) botConfig(p *yamlpos.Pair) BotConfig {
 		FetchTimeout:  5 * time.Second,
 		FetchMaxBytes: 1 << 20,
 		Flood:         Flood{N: 10, Per: time.Minute},
+		Location:      time.UTC,
 	}
 	if p == nil {
 		return c
 	}
-	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch", "flood")
+	m, ok := l.Mapping(p.Val, "bot", "name", "ignore_bots", "unfurl", "fetch", "flood", "timezone")
 	if !ok {
 		return c
+	}
+	if v := m["timezone"]; v != nil {
+		if s, ok := l.Str(v.Val, "bot.timezone"); ok {
+			c.Location = l.timezone(v.Val, s)
+		}
 	}
 	if v := m["name"]; v != nil {
 		if s, ok := l.Str(v.Val, "bot.name"); ok {
@@ -506,7 +530,7 @@ func normalizeYAML(v any) any {
 }
 
 var ruleFields = []string{"name", "help", "match", "addressed", "when", "fetch", "reply", "react",
-	"thread", "unfurl", "cooldown", "continue", "on_error"}
+	"thread", "unfurl", "cooldown", "continue", "on_error", "to", "ephemeral", "remember", "schedule"}
 
 func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 	what := fmt.Sprintf("rule #%d", i+1)
@@ -627,17 +651,42 @@ func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 			fail()
 		}
 	}
-	if m["reply"] == nil && m["react"] == nil && m["fetch"] == nil && mappingOK {
-		l.Errorf(n, "%s: has no action: give it a reply, a react or a fetch", what)
+	if p := m["remember"]; p != nil {
+		var ok bool
+		if r.remember, ok = l.remember(p.Val, what); !ok {
+			fail()
+		}
+	}
+	if !l.destination(r, m, what) {
 		fail()
 	}
-	r.canCatchAll = m["match"] == nil && m["when"] == nil && m["cooldown"] == nil && m["continue"] == nil
+	if p := m["schedule"]; p != nil {
+		if !l.schedule(r, m, p, what) {
+			fail()
+		}
+	} else if m["reply"] == nil && m["react"] == nil && m["fetch"] == nil && m["remember"] == nil && mappingOK {
+		l.Errorf(n, "%s: has no action: give it a reply, a react, a fetch or a remember", what)
+		fail()
+	}
+	r.canCatchAll = m["match"] == nil && m["when"] == nil && m["cooldown"] == nil && m["continue"] == nil && m["schedule"] == nil
 	if bad {
 		return nil
 	}
-	r.literal = r.fetch == nil
+	r.literal = r.fetch == nil && len(r.remember) == 0 && (r.to == nil || r.to.isLiteral())
 	for _, t := range r.replies {
 		r.literal = r.literal && t.isLiteral()
 	}
 	return r
+}
+
+// timezone reads bot.timezone, an IANA name such as Europe/Berlin.
+func (l *loader) timezone(n *yaml.Node, name string) *time.Location {
+	// LoadLocation takes "" and "Local" too, which would make the zone
+	// depend on the machine.
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "" || name == "Local" {
+		l.Errorf(n, "bot.timezone: %q is not a time zone: use an IANA name such as Europe/Berlin, America/New_York or UTC", name)
+		return time.UTC
+	}
+	return loc
 }

@@ -159,7 +159,8 @@ func (t *template) isLiteral() bool {
 }
 
 // render evaluates every expression of t against env and joins the parts.
-func (t *template) render(env map[string]any, mode escapeMode) (string, error) {
+// in is the message (or schedule occurrence) the values come from.
+func (t *template) render(in *input, env map[string]any, mode escapeMode) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].lit, nil
 	}
@@ -176,6 +177,13 @@ func (t *template) render(env map[string]any, mode escapeMode) (string, error) {
 		s, err := renderValue(v)
 		if err != nil {
 			return "", err
+		}
+		if in.hasMentions(s) {
+			if mode == escapeSlack {
+				b.WriteString(in.mentions(s, escapeSlackText))
+				continue
+			}
+			s = in.mentions(s, noEscape)
 		}
 		switch mode {
 		case escapeSlack:

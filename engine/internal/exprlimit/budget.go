@@ -48,6 +48,17 @@ func (b *Budget) charge(work, mem int64) error {
 	return nil
 }
 
+// Charge charges b for v, a value that a function bound in the environment
+// produced during the evaluation (such as a read of the bot's memory): the
+// memory it holds, and the work of visiting each of its values. It fails
+// with ErrTooCostly once the budget is exceeded, so a loop cannot read a
+// large value again and again. (A value put in the environment beforehand
+// costs nothing until it is used.)
+func (b *Budget) Charge(v any) error {
+	bytes, values := deepSize(v)
+	return b.charge(sat(bytes, mul(values, iterCost)), sat(bytes, mul(values, slotSize)))
+}
+
 // sat returns a+b for non-negative a and b, or MaxInt64 if that overflows.
 func sat(a, b int64) int64 {
 	if b > math.MaxInt64-a {
