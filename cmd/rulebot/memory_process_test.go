@@ -32,12 +32,17 @@ const karmaRules = `rules:
 // inDir runs a process in dir, where run keeps rulebot.db.
 func inDir(dir string) func(*exec.Cmd) { return func(c *exec.Cmd) { c.Dir = dir } }
 
-// sendPlusPlus sends n "++" messages in #general without waiting for the
-// replies.
-func sendPlusPlus(t *testing.T, ctx context.Context, fake *slackfake.Server, n int) {
+// sendPlusPlus sends n "++" messages without waiting for the replies,
+// spread over channels (which the bot answers in parallel, each paced on
+// its own): CGENERAL when there is one, else C0, C1, ….
+func sendPlusPlus(t *testing.T, ctx context.Context, fake *slackfake.Server, n, channels int) {
 	t.Helper()
 	for i := range n {
-		ev := map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": "UALICE",
+		channel := "CGENERAL"
+		if channels > 1 {
+			channel = fmt.Sprintf("C%d", i%channels)
+		}
+		ev := map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": "UALICE",
 			"text": "++", "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)}
 		env, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{})
 		if err != nil {
@@ -98,11 +103,14 @@ func TestProcessMemorySurvivesKill(t *testing.T) {
 	write(t, dir, "rules.yaml", karmaRules)
 	fake := slackfake.New()
 	defer fake.Close()
+	const sent, acked, channels = 200, 20, 40
+	for i := range channels {
+		fake.AddChannel(fmt.Sprintf("C%d", i), fmt.Sprintf("c%d", i), false)
+	}
 	p := startProcWith(t, inDir(dir), slackEnv(fake, filepath.Join(dir, "rules.yaml")), "run")
 	p.waitLog("connected to Slack", 1)
-	const sent, acked = 60, 20
-	sendPlusPlus(t, ctx, fake, sent)
-	high := waitCounts(t, ctx, fake, acked) // the bot is still writing the rest
+	sendPlusPlus(t, ctx, fake, sent, channels)
+	high := waitCounts(t, ctx, fake, acked) // the bot is still writing the rest, in 40 channels at once
 	p.cmd.Process.Kill()                    // SIGKILL
 	p.wait(15 * time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "rulebot.db")); err != nil {
@@ -146,7 +154,7 @@ func TestProcessMemorySurvivesRestart(t *testing.T) {
 			p := startProcWith(t, inDir(dir), append(slackEnv(fake, filepath.Join(dir, "rules.yaml")), env...), append([]string{"run"}, tc.args...)...)
 			p.waitLog("connected to Slack", 1)
 			const n = 5
-			sendPlusPlus(t, ctx, fake, n)
+			sendPlusPlus(t, ctx, fake, n, 1)
 			if high := waitCounts(t, ctx, fake, n); high != n {
 				t.Fatalf("the last reply says %d, want %d", high, n)
 			}
