@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/memory"
 )
 
 // benchWord returns the i'th of distinct six-letter words "kwaaaa",
@@ -102,5 +103,33 @@ func BenchmarkCompile(b *testing.B) {
 		if _, err := engine.Compile("bench.yaml", src); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkKarma is the karma rule of SPEC §6 on a RAM store: one add and
+// one recall per message, the engine's own cost of memory.
+func BenchmarkKarma(b *testing.B) {
+	store, err := memory.NewRAM(nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := options()
+	opts.Memory = store
+	e := engine.New(compile(b, `
+rules:
+  - name: karma-up
+    match: {regex: '<@(?P<id>[UW][A-Z0-9]+)>\s?\+\+'}
+    remember:
+      - {key: "karma/{{ match.id }}", add: 1}
+    reply: "<@{{ match.id }}> has {{ recall('karma/' + match.id) }} points."
+`), opts)
+	m := msg("thanks <@UBOB>++")
+	ctx := context.Background()
+	if got := show(m, e.Handle(ctx, m)); len(got) != 1 || got[0] != "karma-up: <@UBOB> has 1 points." {
+		b.Fatalf("Handle = %q", got)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Handle(ctx, m)
 	}
 }

@@ -40,6 +40,16 @@ func (l *loader) destination(r *rule, m map[string]*yamlpos.Pair, what string) b
 			return false
 		}
 	}
+	for _, part := range r.to.parts {
+		if part.prog == nil || scheduled {
+			continue
+		}
+		if names := usedNames(part.prog, senderNames); len(names) > 0 {
+			l.Problems = append(l.Problems, Problem{File: l.File, Line: p.Val.Line, Col: scalarCol(p.Val, part.off, 0), Warning: true,
+				Msg: fmt.Sprintf("%s: to uses %s, which the message's sender writes: the sender chooses where the bot posts", what, strings.Join(names, ", "))})
+			break
+		}
+	}
 	return ok
 }
 
@@ -95,8 +105,8 @@ type dest struct {
 // something that is not a destination, or when the reply would go to the
 // message's author and there is none (another bot's message).
 func (e *Engine) dest(r *rule, in *input, env map[string]any) (dest, error) {
-	if !in.at.IsZero() {
-		return dest{to: in.target}, nil // a schedule: to was rendered first
+	if in.occ != nil {
+		return dest{to: in.occ.target}, nil // rendered first, by Fire
 	}
 	d := dest{channel: in.msg.ChannelID}
 	if r.to != nil {

@@ -49,6 +49,11 @@ const (
 // transport resolves; else the direct message with the user id DMUser,
 // which the transport opens. Ephemeral replies (to the user id Ephemeral,
 // in Channel and ThreadTS) are shown only to that user.
+//
+// With To or DMUser set, Channel still names the triggering message's
+// channel (for logs; ThreadTS is empty), and is empty for the replies of a
+// schedule rule (Engine.Fire), which always have To. A React always
+// concerns the triggering message, wherever its rule's reply went.
 type Action struct {
 	Kind      ActionKind
 	Rule      string // the rule that made it ("help" for the built-in help)
@@ -81,6 +86,12 @@ type Options struct {
 	// Memory is the bot's memory for remember, recall and recall_all
 	// (SPEC §6); default a fresh RAM store on Now.
 	Memory memory.Store
+	// Fired, when set, is called with a rule's name each time the rule
+	// fires (its match, addressed, when and cooldown passed; for a
+	// schedule rule, its when), whether or not its actions then succeed
+	// or send anything: a hook for rulebot_rule_fires_total and for test
+	// -cover. It must be safe for concurrent use.
+	Fired func(rule string)
 }
 
 // An Engine decides what to do with messages according to its current
@@ -218,7 +229,7 @@ func (e *Engine) dropped(reason string) {
 }
 
 func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
-	in := e.prepare(ctx, rs, m)
+	in := e.prepare(rs, m)
 	if acts, ok := e.help(rs, in); ok {
 		return acts
 	}
@@ -231,7 +242,7 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 			continue
 		}
 		if r.when != nil {
-			env := in.bind(b)
+			env := in.bind(ctx, b)
 			v, err := exprlimit.Run(r.when, env)
 			if err != nil {
 				e.opts.Logger.Warn("when failed; the rule does not fire", "rule", r.name, "channel", m.ChannelID, "error", runError(err).Error())
@@ -243,6 +254,9 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 		}
 		if r.cooldown > 0 && !e.takeCooldown(r, m.ChannelID) {
 			continue
+		}
+		if e.opts.Fired != nil {
+			e.opts.Fired(r.name)
 		}
 		acts = append(acts, e.fireSafely(ctx, rs, r, in, b)...)
 		if !r.cont {
@@ -291,7 +305,7 @@ func (e *Engine) fireSafely(ctx context.Context, rs *Rules, r *rule, in *input, 
 func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bindings) []Action {
 	var env map[string]any // nothing can fail without an expression, so fail never sees it nil
 	if !r.literal {
-		env = in.bind(b)
+		env = in.bind(ctx, b)
 	}
 	if r.fetch != nil {
 		res, err := e.fetch(ctx, rs, r, in, env)
@@ -301,7 +315,7 @@ func (e *Engine) fire(ctx context.Context, rs *Rules, r *rule, in *input, b bind
 		}
 	}
 	if len(r.remember) > 0 {
-		if err := e.remember(r, in, env); err != nil {
+		if err := e.remember(ctx, r, in, env); err != nil {
 			return e.fail(r, in, env, err)
 		}
 	}

@@ -69,6 +69,7 @@ func FuzzCompile(f *testing.F) {
 		"rules:\n  - name: x\n    reply: \"{{ \\\"}}\\\" }} {{ {\\\"a\\\": {\\\"b\\\": 1}} }}\"\n",
 		"\xef\xbb\xbfrules:\n  - name: bom\n    reply: x\n",
 		"rules:\n  - name: \xff\n",
+		"bot: {timezone: Europe/Berlin}\nrules:\n  - name: k\n    match: {regex: '<@(?P<id>U[A-Z]+)>\\+\\+'}\n    remember: [{key: 'k/{{ match.id }}', add: 1, ttl: 1h}, {key: q, push: '{{ text }}', keep: 2}, {key: x, delete: true}]\n    to: dm\n    reply: '{{ mention(match.id) }} {{ recall(\"k/\" + match.id) }} {{ recall_all(\"k/\") }}'\n  - name: s\n    schedule: '30 9 * * MON-FRI'\n    to: '#{{ \"ops\" }}'\n    remember: [{key: n, set: '{{ now() }}'}]\n    reply: x\n  - name: e\n    ephemeral: true\n    reply: y\n",
 	} {
 		f.Add([]byte(src))
 	}
@@ -101,6 +102,13 @@ func FuzzCompile(f *testing.F) {
 				}
 				if a.Kind == engine.Reply && (a.Text == "" || a.Text != strings.TrimRightFunc(a.Text, unicode.IsSpace)) {
 					t.Fatalf("reply %q: empty or with trailing white space", a.Text)
+				}
+			}
+		}
+		for _, s := range rs.Schedules() {
+			for _, a := range e.Fire(context.Background(), s.Rule, s.Next(epoch)) {
+				if a.Kind != engine.Reply || a.To == "" || a.Channel != "" || a.Text == "" {
+					t.Fatalf("schedule %s: action %+v", s.Rule, a)
 				}
 			}
 		}

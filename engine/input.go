@@ -23,24 +23,28 @@ type input struct {
 
 	e      *Engine
 	rs     *Rules
-	ctx    context.Context  // the message's: memory reads and writes use it
 	env    map[string]any   // built on first use
 	budget exprlimit.Budget // each evaluation's, reset by exprlimit.Run
-	nonce  string           // drawn by the first mention() (see mention.go)
 
-	// A schedule occurrence (SPEC §7) has no message: at is its time,
-	// which now() returns, and target where its replies go.
-	at     time.Time
-	target string
+	// Rarely needed, so kept out of line: every message allocates an
+	// input, which stays in a smaller size class without them.
+	occ   *occurrence // set for a schedule occurrence, which has no message
+	nonce *string     // drawn by the first mention() (see mention.go)
+}
+
+// An occurrence is one firing of a schedule rule (SPEC §7).
+type occurrence struct {
+	at     time.Time // its time, which now() returns
+	target string    // where its replies go: "#NAME" or "@NAME", rendered from to
 }
 
 type span struct{ start, end int }
 
 func (in *input) word(i int) string { return in.text[in.fields[i].start:in.fields[i].end] }
 
-func (e *Engine) prepare(ctx context.Context, rs *Rules, m Message) *input {
+func (e *Engine) prepare(rs *Rules, m Message) *input {
 	text, addressed := Normalize(m.Text, e.opts.BotUserID)
-	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs, ctx: ctx}
+	in := &input{msg: m, text: text, addressed: addressed || m.DM, e: e, rs: rs}
 	in.folded = prefilter.Fold(text)
 	in.fields = fieldSpans(text)
 	return in
@@ -245,7 +249,8 @@ func isWordRune(r rune) bool {
 
 // bind returns the expression environment for one rule: the message's
 // values, built once, with b's values in place of the previous rule's.
-func (in *input) bind(b bindings) map[string]any {
+// ctx is the message's, for the functions that read memory.
+func (in *input) bind(ctx context.Context, b bindings) map[string]any {
 	if in.env == nil {
 		m := in.msg
 		in.env = map[string]any{
@@ -259,7 +264,7 @@ func (in *input) bind(b bindings) map[string]any {
 			"bot":       exprBot{ID: in.e.opts.BotUserID, Name: in.rs.Bot.Name},
 		}
 		in.e.runtimeFuncs(in.env)
-		in.bindFuncs()
+		in.bindFuncs(ctx)
 		in.env[exprlimit.Key] = &in.budget
 	}
 	if b.args == nil {
@@ -282,16 +287,16 @@ func (in *input) bind(b bindings) map[string]any {
 
 // bindFuncs binds the functions that are closures over the message, those
 // of them that the rules call.
-func (in *input) bindFuncs() {
+func (in *input) bindFuncs(ctx context.Context) {
 	f := in.rs.funcs
 	if f&funcNow != 0 {
 		in.env["now"] = in.now
 	}
 	if f&funcRecall != 0 {
-		in.env["recall"] = in.recall
+		in.env["recall"] = func(key string) (any, error) { return in.recall(ctx, key) }
 	}
 	if f&funcRecallAll != 0 {
-		in.env["recall_all"] = in.recallAll
+		in.env["recall_all"] = func(prefix string) (map[string]any, error) { return in.recallAll(ctx, prefix) }
 	}
 	if f&funcMention != 0 {
 		in.env["mention"] = in.mention
@@ -301,8 +306,10 @@ func (in *input) bindFuncs() {
 // now is now(): the time in bot.timezone; a schedule occurrence's time for
 // a schedule rule.
 func (in *input) now() time.Time {
-	t := in.at
-	if t.IsZero() {
+	var t time.Time
+	if in.occ != nil {
+		t = in.occ.at
+	} else {
 		t = in.e.opts.Now()
 	}
 	if loc := in.rs.Bot.Location; loc != nil {

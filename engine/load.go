@@ -474,7 +474,7 @@ func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
 		for _, c := range n.Content {
 			var v any
 			if err := c.Decode(&v); err != nil {
-				l.Errorf(c, "%s: %v", what, err)
+				l.Errorf(c, "%s: %s", what, decodeError(err))
 				return nil, false
 			}
 			list = append(list, normalizeYAML(v))
@@ -483,13 +483,20 @@ func (l *loader) varValue(n *yaml.Node, what string, depth int) (any, bool) {
 	case yaml.ScalarNode:
 		var v any
 		if err := n.Decode(&v); err != nil {
-			l.Errorf(n, "%s: %v", what, err)
+			l.Errorf(n, "%s: %s", what, decodeError(err))
 			return nil, false
 		}
 		return v, true
 	}
 	l.Errorf(n, "%s: unsupported value", what)
 	return nil, false
+}
+
+// decodeError words an error of yaml's Decode on one line: a problem is
+// one line of check's output.
+func decodeError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // nodeCount returns the number of nodes in the tree n, following aliases,

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -178,13 +179,13 @@ func (l *loader) addend(w *memWrite, n *yaml.Node, what string) bool {
 
 // remember applies a rule's writes in order. The first that fails stops
 // the others, and those before it stay.
-func (e *Engine) remember(r *rule, in *input, env map[string]any) error {
+func (e *Engine) remember(ctx context.Context, r *rule, in *input, env map[string]any) error {
 	for _, mw := range r.remember {
 		w, err := mw.render(in, env)
 		if err != nil {
 			return err
 		}
-		if err := e.opts.Memory.Write(in.ctx, w); err != nil {
+		if err := e.opts.Memory.Write(ctx, w); err != nil {
 			return e.memoryError("write", w.Key, err)
 		}
 	}
@@ -235,8 +236,8 @@ func quoteShort(s string) string { return fmt.Sprintf("%q", shorten(s, 40)) }
 
 // recall is recall(KEY): the stored text, number or list, or nil. The
 // value is charged to the evaluation's budget.
-func (in *input) recall(key string) (any, error) {
-	v, err := in.e.opts.Memory.Get(in.ctx, key)
+func (in *input) recall(ctx context.Context, key string) (any, error) {
+	v, err := in.e.opts.Memory.Get(ctx, key)
 	if err != nil {
 		return nil, in.e.memoryError("read", key, err)
 	}
@@ -245,8 +246,8 @@ func (in *input) recall(key string) (any, error) {
 
 // recallAll is recall_all(PREFIX): every key that starts with prefix, with
 // prefix removed, mapped to its value; at most memory.MaxScan of them.
-func (in *input) recallAll(prefix string) (map[string]any, error) {
-	m, err := in.e.opts.Memory.Scan(in.ctx, prefix)
+func (in *input) recallAll(ctx context.Context, prefix string) (map[string]any, error) {
+	m, err := in.e.opts.Memory.Scan(ctx, prefix)
 	if err != nil {
 		return nil, in.e.memoryError("read", prefix+"*", err)
 	}

@@ -243,6 +243,17 @@ rules:
 			},
 		},
 		{
+			name: "stored values work with expr's functions",
+			rules: `
+rules:
+  - name: q
+    match: {command: q}
+    reply: "{{ pick(recall('quotes')) }}; {{ join(recall('quotes'), ' | ') }}; {{ len(recall('none') ?? []) }}; {{ (recall('n') ?? 0) + 1 }}; {{ upper(recall('s')) }}; {{ 'b' in recall('quotes') }}"
+`,
+			seed:  map[string]any{"quotes": []any{"a", "b"}, "n": 41, "s": "x"},
+			steps: []memStep{{m: at("q"), want: []string{"q: a; a | b; 0; 42; X; true"}}},
+		},
+		{
 			name: "recall_all of nothing is an empty map",
 			rules: `
 rules:

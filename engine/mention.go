@@ -27,15 +27,16 @@ func (in *input) mention(id string) string {
 	if !userIDRE.MatchString(id) {
 		return id
 	}
-	if in.nonce == "" {
-		in.nonce = fmt.Sprintf("%020d", rand.Uint64())
+	if in.nonce == nil {
+		n := fmt.Sprintf("%020d", rand.Uint64())
+		in.nonce = &n
 	}
-	return mentionOpen + in.nonce + id + mentionClose
+	return mentionOpen + *in.nonce + id + mentionClose
 }
 
 // hasMentions reports whether s may hold mention tokens of in.
 func (in *input) hasMentions(s string) bool {
-	return in != nil && in.nonce != "" && strings.Contains(s, mentionOpen)
+	return in != nil && in.nonce != nil && strings.Contains(s, mentionOpen)
 }
 
 // mentions rewrites the mention tokens of in in s as <@ID>, passing the
@@ -49,7 +50,7 @@ func (in *input) mentions(s string, escape func(string) string) string {
 		}
 		b.WriteString(escape(s[:i]))
 		rest := s[i+len(mentionOpen):]
-		id, ok := strings.CutPrefix(rest, in.nonce)
+		id, ok := strings.CutPrefix(rest, *in.nonce)
 		if ok {
 			id, _, ok = strings.Cut(id, mentionClose)
 		}
@@ -59,7 +60,7 @@ func (in *input) mentions(s string, escape func(string) string) string {
 			continue
 		}
 		b.WriteString("<@" + id + ">")
-		s = rest[len(in.nonce)+len(id)+len(mentionClose):]
+		s = rest[len(*in.nonce)+len(id)+len(mentionClose):]
 	}
 	b.WriteString(escape(s))
 	return b.String()

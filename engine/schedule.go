@@ -108,7 +108,7 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 	if r == nil || at.IsZero() {
 		return nil
 	}
-	in := &input{e: e, rs: rs, ctx: ctx, at: at}
+	in := &input{e: e, rs: rs, occ: &occurrence{at: at}}
 	defer func() {
 		if p := recover(); p != nil {
 			e.logWith(r, in).Error("schedule rule panicked; it sends nothing", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -117,7 +117,7 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 	}()
 	var env map[string]any
 	if !r.literal || r.when != nil {
-		env = in.bind(bindings{})
+		env = in.bind(ctx, bindings{})
 	}
 	if r.to != nil {
 		s, err := r.to.render(in, env, escapeNone)
@@ -131,7 +131,7 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 			e.logWith(r, in).Warn("schedule rule failed: its reply has nowhere to go", "error", "to: "+runError(err).Error())
 			return nil
 		}
-		in.target = s
+		in.occ.target = s
 		in.msg.ChannelName, in.msg.DM = s[1:], s[0] == '@'
 		if env != nil {
 			env["channel"] = exprChannel{Name: in.msg.ChannelName, DM: in.msg.DM}
@@ -147,13 +147,16 @@ func (e *Engine) Fire(ctx context.Context, name string, at time.Time) (acts []Ac
 			return nil
 		}
 	}
+	if e.opts.Fired != nil {
+		e.opts.Fired(r.name)
+	}
 	return e.fire(ctx, rs, r, in, bindings{})
 }
 
 // logWith returns the logger for a problem of rule r with in.
 func (e *Engine) logWith(r *rule, in *input) *slog.Logger {
-	if !in.at.IsZero() {
-		return e.opts.Logger.With("rule", r.name, "schedule", r.schedule.String(), "at", in.at, "to", in.target)
+	if in.occ != nil {
+		return e.opts.Logger.With("rule", r.name, "schedule", r.schedule.String(), "at", in.occ.at, "to", in.occ.target)
 	}
 	return e.opts.Logger.With("rule", r.name, "channel", in.msg.ChannelID)
 }

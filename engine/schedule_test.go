@@ -216,3 +216,41 @@ rules:
 		run(t, e, []step{{msg("x"), []string{"now: " + tt.want}}})
 	}
 }
+
+// TestFired checks the Fired hook: called for every rule that fires, even
+// one that sends nothing, and for every schedule occurrence whose when
+// holds, and never for a rule that does not fire.
+func TestFired(t *testing.T) {
+	var fired []string
+	opts := options()
+	opts.Fired = func(rule string) { fired = append(fired, rule) }
+	e := engine.New(compile(t, `
+rules:
+  - name: count
+    remember: [{key: n, add: 1}]
+    continue: true
+  - name: empty
+    match: {contains: hello}
+    reply: "{{ '' }}"
+  - name: cool
+    match: {contains: hello}
+    cooldown: 1h
+    reply: hi
+  - name: daily
+    schedule: "@daily"
+    to: "#general"
+    when: recall("n") > 1
+    reply: "{{ recall('n') }} messages"
+`), opts)
+	ctx := context.Background()
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	e.Fire(ctx, "daily", day)
+	e.Handle(ctx, msg("hello"))
+	e.Handle(ctx, msg("hello"))
+	e.Fire(ctx, "daily", day)
+	e.Fire(ctx, "nosuch", day)
+	want := []string{"count", "empty", "count", "empty", "daily"}
+	if !slices.Equal(fired, want) {
+		t.Errorf("fired %q, want %q", fired, want)
+	}
+}

@@ -108,7 +108,7 @@ func (s *Spec) descriptor(body string, lead int) error {
 	if err != nil {
 		msg := fmt.Sprintf("unknown descriptor %q: use @yearly, @monthly, @weekly, @daily, @hourly or @every D", name)
 		for _, d := range descriptors {
-			if near(strings.ToLower(name), d) {
+			if low := strings.ToLower(name); low == d || near(low, d) {
 				msg = fmt.Sprintf("unknown descriptor %q (did you mean %q?)", name, d)
 				break
 			}

@@ -190,6 +190,7 @@ func TestParseErrors(t *testing.T) {
 		{"1-2-3 * * * *", 0, `minute field "1-2-3": too many hyphens: 1-2-3`},
 		{"0 0 30 2 *", 0, "the cron line never fires (no such date)"},
 		{"@dialy", 0, `unknown descriptor "@dialy" (did you mean "@daily"?)`},
+		{"@Daily", 0, `unknown descriptor "@Daily" (did you mean "@daily"?)`},
 		{"@fortnightly", 0, `unknown descriptor "@fortnightly": use @yearly, @monthly, @weekly, @daily, @hourly or @every D`},
 		{"@daily 9", 6, "@daily takes nothing after it"},
 		{"@every", 0, "@every needs a duration, as in @every 10m"},

@@ -219,3 +219,38 @@ func BenchmarkFullBudget(b *testing.B) {
 		})
 	}
 }
+
+// TestCharge checks that a value a bound function produces is charged to
+// the evaluation's budget: once is within it, in a loop is too costly.
+func TestCharge(t *testing.T) {
+	big := make([]string, 1000)
+	for i := range big {
+		big[i] = strings.Repeat("x", 4000)
+	}
+	tests := []struct {
+		src     string
+		wantErr bool
+	}{
+		{`len(read())`, false},
+		{`len(read()) + len(read())`, false},
+		{`sum(map(1..10, len(read())))`, true},
+	}
+	for _, tt := range tests {
+		e := map[string]any{"read": (func() ([]string, error))(nil)}
+		p, err := exprlimit.Compile(tt.src, append(exprlimit.Options(), expr.Env(e))...)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		b := new(exprlimit.Budget)
+		e[exprlimit.Key] = b
+		e["read"] = func() ([]string, error) { return big, b.Charge(big) }
+		_, err = exprlimit.Run(p, e)
+		if got := errors.Is(err, exprlimit.ErrTooCostly); got != tt.wantErr {
+			t.Errorf("%s: error %v, want too costly: %t", tt.src, err, tt.wantErr)
+		}
+	}
+	var none *exprlimit.Budget
+	if err := none.Charge("x"); !errors.Is(err, exprlimit.ErrTooCostly) {
+		t.Errorf("a nil budget's Charge = %v, want ErrTooCostly", err)
+	}
+}
