@@ -24,12 +24,20 @@ import (
 // binary is the rulebot binary built once for the process tests.
 var binary string
 
+// defaultRules is the absolute path of the repository's rules.yaml: the
+// processes run in a temporary directory of their own (where `run` keeps
+// its rulebot.db).
+var defaultRules string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rulebot-bin")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "rulebot")
+	if defaultRules, err = filepath.Abs("../../rules.yaml"); err != nil {
+		panic(err)
+	}
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building rulebot: %v\n%s", err, out)
@@ -56,13 +64,17 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 }
 
 // startProcWith is startProc with setup, if not nil, called on the command
-// before it starts (to connect its stdin and stdout).
+// before it starts (to connect its stdin and stdout, or to choose its
+// working directory: by default a new temporary one).
 func startProcWith(t *testing.T, setup func(*exec.Cmd), env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json"}, env...)
 	if setup != nil {
 		setup(cmd)
+	}
+	if cmd.Dir == "" {
+		cmd.Dir = t.TempDir()
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -277,7 +289,7 @@ func TestProcessBadTokens(t *testing.T) {
 	fake := slackfake.New()
 	defer fake.Close()
 	fake.SetToken("xoxb-revoked-123", slackfake.TokenRevoked)
-	rules := "RULEBOT_RULES=../../rules.yaml"
+	rules := "RULEBOT_RULES=" + defaultRules
 	api := "SLACK_API_URL=" + fake.APIURL()
 	tests := []struct {
 		name string
@@ -373,7 +385,7 @@ func TestProcessSIGTERMDuringStartup(t *testing.T) {
 	fake := slackfake.New()
 	defer fake.Close()
 	defer fake.Hold("auth.test")()
-	p := startProc(t, slackEnv(fake, "../../rules.yaml"), "run")
+	p := startProc(t, slackEnv(fake, defaultRules), "run")
 	if err := fake.WaitCalls(ctx, "auth.test", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +420,7 @@ func TestProcessAuthTestAnswers(t *testing.T) {
 			fake := slackfake.New()
 			defer fake.Close()
 			fake.AnswerNext("auth.test", 1, tt.answer)
-			p := startProc(t, slackEnv(fake, "../../rules.yaml"), "run")
+			p := startProc(t, slackEnv(fake, defaultRules), "run")
 			if code := p.wait(10 * time.Second); code != 2 {
 				t.Errorf("exit %d, want 2", code)
 			}
@@ -440,7 +452,7 @@ func TestProcessStopIsBounded(t *testing.T) {
 	}{
 		{"rtm.connect never answers", func(t *testing.T, ctx context.Context, fake *slackfake.Server) *proc {
 			fake.Hold("rtm.connect")
-			env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=../../rules.yaml"}
+			env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=" + defaultRules}
 			p := startProc(t, env, "run", "-grace", grace.String())
 			if err := fake.WaitCalls(ctx, "rtm.connect", 1); err != nil {
 				t.Fatal(err)

@@ -17,7 +17,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/memory"
 	"github.com/rulebot/rulebot/internal/regfile"
+	"github.com/rulebot/rulebot/internal/scheduler"
 	"github.com/rulebot/rulebot/local"
 	"github.com/rulebot/rulebot/slackbot"
 )
@@ -26,14 +28,19 @@ const usage = `rulebot: a Slack bot whose whole behaviour is rules.yaml
 
 Usage:
   rulebot                    run when SLACK_BOT_TOKEN is set, else chat in this terminal
-  rulebot run   [-rules F] [-transport auto|rtm|socket] [-grace 10s]
-  rulebot chat  [-rules F]   talk to the rules locally: no Slack, no token
+  rulebot run   [-rules F] [-transport auto|rtm|socket] [-grace 10s] [-memory FILE]
+  rulebot chat  [-rules F] [-memory FILE]
+                             talk to the rules locally: no Slack, no token
   rulebot check [F...]       validate rules files; exit 1 on any error
   rulebot test  [-rules F] [-update] [-v] [-run REGEX] [PATH...]
                              golden conversation tests; default testdata/
   rulebot version
 
 The rules file is -rules, else $RULEBOT_RULES, else ./rules.yaml.
+Memory: run keeps it in Redis when REDIS_URL is set (rediss:// for TLS;
+REDIS_TLS_SKIP_VERIFY=true for a self-signed certificate, as on Heroku),
+else in the file -memory (default rulebot.db); chat keeps it in RAM unless
+-memory is given.
 `
 
 // run is the whole program, callable from tests: args without the program
@@ -128,6 +135,7 @@ func loadRules(path string, stderr io.Writer) (*engine.Rules, error) {
 func cmdChat(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("chat", stderr)
 	rulesPath := rulesFlag(fs, getenv)
+	memPath := fs.String("memory", "", "keep memory in this `file` (default: in RAM, forgotten at exit)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -135,12 +143,22 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	var mem memory.Store // nil: the engine's own RAM
+	if *memPath != "" {
+		f, err := memory.OpenFile(*memPath, nil)
+		if err != nil {
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		defer f.Close()
+		mem = f
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng := engine.New(rs, engine.Options{
 		BotUserID:  local.BotUserID,
 		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
 		Getenv:     getenv,
 		Logger:     logger,
+		Memory:     mem,
 	})
 	sim := &local.Sim{Engine: eng, BotName: rs.Bot.Name, Now: time.Now, Out: stdout}
 	in, _ := stdin.(*os.File)
@@ -249,9 +267,12 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	rulesPath := rulesFlag(fs, getenv)
 	transport := fs.String("transport", slackbot.Auto, "how to connect: auto (socket when SLACK_APP_TOKEN is set, else rtm), rtm or socket")
 	grace := fs.Duration("grace", 10*time.Second, "how long replies in flight may take after SIGTERM or SIGINT")
+	memPath := fs.String("memory", memory.DefaultFile, "keep memory in this `file` when REDIS_URL is not set")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	memSet := false
+	fs.Visit(func(f *flag.Flag) { memSet = memSet || f.Name == "memory" })
 	logger, err := newLogger(stderr, getenv("LOG_FORMAT"), getenv("LOG_LEVEL"))
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
@@ -265,7 +286,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	served := make(chan error, 1)
 	go func() {
 		served <- serve(botCtx, runConfig{rules: *rulesPath, transport: *transport, grace: *grace,
-			getenv: getenv, logger: logger, stderr: stderr, hup: hup})
+			memory: *memPath, memorySet: memSet, getenv: getenv, logger: logger, stderr: stderr, hup: hup})
 	}()
 	select {
 	case err := <-served: // a start-up error or a fatal one: serve ends only so before the stop
@@ -295,6 +316,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 type runConfig struct {
 	rules, transport string
 	grace            time.Duration
+	memory           string // -memory
+	memorySet        bool   // -memory was given
 	getenv           func(string) string
 	logger           *slog.Logger
 	stderr           io.Writer
@@ -309,6 +332,21 @@ func serve(ctx context.Context, c runConfig) error {
 	if err != nil {
 		return err
 	}
+	mem, shared, where, err := openMemory(ctx, c, rs.Bot.Name)
+	if ctx.Err() != nil {
+		if err == nil {
+			mem.Close()
+		}
+		return nil // stopped during start-up
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := mem.Close(); err != nil {
+			logger.Error("closing the memory failed", "error", err.Error())
+		}
+	}()
 	bot, err := slackbot.Dial(ctx, slackbot.Config{
 		BotToken:  c.getenv("SLACK_BOT_TOKEN"),
 		AppToken:  c.getenv("SLACK_APP_TOKEN"),
@@ -333,9 +371,29 @@ func serve(ctx context.Context, c runConfig) error {
 		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
 		Getenv:     c.getenv,
 		Logger:     logger,
+		Memory:     mem,
 	})
 	logger.Info("rulebot starting", "version", version(), "rules", c.rules, "rule_count", rs.Len(),
-		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "bot_id", bot.BotID, "team", bot.Team)
+		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "bot_id", bot.BotID, "team", bot.Team,
+		"memory", where)
+
+	sc := scheduler.Config{
+		Schedules: func() []scheduler.Entry { return scheduler.Entries(eng.Rules().Schedules()) },
+		Fire:      eng.Fire,
+		Perform:   bot.Perform,
+		Logger:    logger,
+		Grace:     c.grace,
+	}
+	if shared { // replicas share the store: one of them fires each occurrence
+		sc.Claim = mem.Claim
+	}
+	sched := scheduler.New(sc)
+	schedCtx, stopSched := context.WithCancel(ctx) // it stops with the bot, or when the bot fails
+	scheduled := make(chan struct{})
+	go func() {
+		defer close(scheduled)
+		sched.Run(schedCtx)
+	}()
 
 	go func() {
 		for {
@@ -343,12 +401,16 @@ func serve(ctx context.Context, c runConfig) error {
 			case <-ctx.Done():
 				return
 			case <-c.hup:
-				reload(c.rules, eng, logger)
+				if reload(c.rules, eng, logger) {
+					sched.Reload()
+				}
 			}
 		}
 	}()
 
 	err = bot.Run(ctx, eng)
+	stopSched()
+	<-scheduled // firings in flight end within the grace period
 	if errors.As(err, &fatal) {
 		return &exitError{code: 2, msg: fatal.Error()}
 	}
@@ -357,12 +419,13 @@ func serve(ctx context.Context, c runConfig) error {
 
 // reload compiles the rules file again and swaps it in; on any error the
 // old rules keep serving and every problem is logged as check prints it.
-// Reloads are serialized: they all run on the one signal goroutine.
-func reload(path string, eng *engine.Engine, logger *slog.Logger) {
+// Reloads are serialized: they all run on the one signal goroutine. It
+// reports whether the rules were swapped.
+func reload(path string, eng *engine.Engine, logger *slog.Logger) bool {
 	src, err := regfile.Read(path, engine.MaxFileSize)
 	if err != nil {
 		logger.Error("reload failed; keeping the old rules", "error", err.Error())
-		return
+		return false
 	}
 	rs, err := engine.Compile(path, src)
 	var list engine.ErrorList
@@ -371,17 +434,18 @@ func reload(path string, eng *engine.Engine, logger *slog.Logger) {
 		for _, p := range list {
 			logger.Error(p.String())
 		}
-		return
+		return false
 	}
 	if err != nil {
 		logger.Error("reload failed; keeping the old rules", "error", err.Error())
-		return
+		return false
 	}
 	for _, w := range rs.Warnings {
 		logger.Warn(w.String())
 	}
 	eng.Swap(rs)
 	logger.Info(fmt.Sprintf("rules reloaded: %d rules", rs.Len()))
+	return true
 }
 
 // newLogger logs text on a terminal and JSON elsewhere; format (text or
