@@ -347,14 +347,18 @@ func serve(ctx context.Context, c runConfig) error {
 			logger.Error("closing the memory failed", "error", err.Error())
 		}
 	}()
-	bot, err := slackbot.Dial(ctx, slackbot.Config{
+	cfg := slackbot.Config{
 		BotToken:  c.getenv("SLACK_BOT_TOKEN"),
 		AppToken:  c.getenv("SLACK_APP_TOKEN"),
 		APIURL:    c.getenv("SLACK_API_URL"),
 		Transport: c.transport,
 		Grace:     c.grace,
 		Logger:    logger,
-	})
+	}
+	if shared { // replicas share the store: one of them answers each message
+		cfg.Claim = mem.Claim
+	}
+	bot, err := slackbot.Dial(ctx, cfg)
 	if ctx.Err() != nil {
 		return nil // stopped during start-up
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,16 +13,6 @@ import (
 	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
-// needsDestinations skips a test of replies sent by name (`to: "#NAME"`)
-// until slackbot performs them (issue 7, branch i7-dest, which also gives
-// the fake Slack AddConversations). TODO(lead): remove once merged.
-func needsDestinations(t *testing.T, fake *slackfake.Server) {
-	t.Helper()
-	if !reflect.ValueOf(fake).MethodByName("AddConversations").IsValid() {
-		t.Skip("needs slackbot's destinations by name (branch i7-dest)")
-	}
-}
-
 // TestProcessSchedule: `run` posts a schedule rule's reply in the channel
 // its `to` names, at each occurrence (whole multiples of 10s since the
 // epoch, now() being the occurrence), once, across a reload that keeps the
@@ -33,7 +22,6 @@ func TestProcessSchedule(t *testing.T) {
 	defer cancel()
 	fake := slackfake.New()
 	defer fake.Close()
-	needsDestinations(t, fake)
 	fake.AddChannel("CSTANDUP", "standup", false)
 	dir := t.TempDir()
 	const rules = `rules:
@@ -94,7 +82,6 @@ func TestProcessScheduleReplicas(t *testing.T) {
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
 	fake := slackfake.New()
 	defer fake.Close()
-	needsDestinations(t, fake)
 	fake.AddChannel("CSTANDUP", "standup", false)
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:
   - name: tick
