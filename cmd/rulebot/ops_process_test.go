@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/rulebot/rulebot/internal/slackfake"
+)
+
+// httpBase waits for the log line saying where health and metrics are
+// served (run with -http 127.0.0.1:0) and returns the server's base URL.
+func (p *proc) httpBase() string {
+	p.t.Helper()
+	p.waitLog("serving health and metrics", 1)
+	for _, l := range p.logLines() {
+		if l["msg"] == "serving health and metrics" {
+			return "http://" + fmt.Sprint(l["addr"])
+		}
+	}
+	p.t.Fatalf("no address in the log:\n%s", p.logText())
+	return ""
+}
+
+// get returns the status and body of GET url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// scrapeMetrics fetches base/metrics and parses it with Prometheus' text
+// parser.
+func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return fams
+}
+
+// sample returns the value of family's sample whose labels are labels
+// (name=value,…; "" for none): a counter's or gauge's value, a histogram's
+// count. ok is false when there is no such sample.
+func sample(fams map[string]*dto.MetricFamily, family, labels string) (v float64, ok bool) {
+	f := fams[family]
+	for _, m := range f.GetMetric() {
+		var ls []string
+		for _, l := range m.GetLabel() {
+			ls = append(ls, l.GetName()+"="+l.GetValue())
+		}
+		if strings.Join(ls, ",") != labels {
+			continue
+		}
+		switch f.GetType() {
+		case dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue(), true
+		case dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue(), true
+		case dto.MetricType_HISTOGRAM:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// want checks samples of a scrape: family{labels} → value.
+func wantSamples(t *testing.T, when string, fams map[string]*dto.MetricFamily, want map[[2]string]float64) {
+	t.Helper()
+	for k, w := range want {
+		got, ok := sample(fams, k[0], k[1])
+		if !ok {
+			t.Errorf("%s: no sample %s{%s}", when, k[0], k[1])
+		} else if got != w {
+			t.Errorf("%s: %s{%s} = %v, want %v", when, k[0], k[1], got, w)
+		}
+	}
+}
+
+// waitSample scrapes until family{labels} is want, or fails after 15 s.
+func waitSample(t *testing.T, base, family, labels string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, _ := sample(scrapeMetrics(t, base), family, labels)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s{%s} = %v, want %v", family, labels, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestProcessMetrics scrapes a running bot's /metrics after messages, a
+// failing fetch and reloads, and checks /healthz.
+func TestProcessMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer api.Close()
+	rules := write(t, t.TempDir(), "rules.yaml", `bot:
+  fetch: {allow: ["127.0.0.1"]}
+rules:
+  - {name: v, match: {command: v}, reply: one}
+  - name: f
+    match: {command: f}
+    fetch: {url: "`+api.URL+`/x"}
+    reply: "{{ fetch.status }}"
+`)
+	p := startProc(t, slackEnv(fake, rules), "run", "-http", "127.0.0.1:0")
+	base := p.httpBase()
+	p.waitLog("connected to Slack", 1)
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz when connected: %d %q, want 200 ok", code, body)
+	}
+	for range 3 {
+		if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "one" {
+			t.Fatalf("reply %q", got)
+		}
+	}
+	// A failed fetch sends nothing.
+	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel",
+		"user": "UALICE", "text": "<@UBOT> f", "ts": fmt.Sprintf("%d.000100", time.Now().UnixNano())}, slackfake.EventOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	waitSample(t, base, "rulebot_fetch_errors_total", "rule=f", 1)
+	wantSamples(t, "after 4 messages", scrapeMetrics(t, base), map[[2]string]float64{
+		{"rulebot_messages_total", ""}:                4,
+		{"rulebot_rule_fires_total", "rule=v"}:        3,
+		{"rulebot_rule_fires_total", "rule=f"}:        1,
+		{"rulebot_fetch_errors_total", "rule=f"}:      1,
+		{"rulebot_replies_total", ""}:                 3,
+		{"rulebot_reply_seconds", ""}:                 3,
+		{"rulebot_rules_loaded", ""}:                  2,
+		{"rulebot_config_last_reload_successful", ""}: 1,
+		{"rulebot_dropped_total", "reason=backlog"}:   0,
+		{"rulebot_dropped_total", "reason=given_up"}:  0,
+	})
+	fams := scrapeMetrics(t, base)
+	if at, _ := sample(fams, "rulebot_config_last_reload_success_timestamp_seconds", ""); at < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last reload success at %v, want the start-up", at)
+	}
+	if _, ok := fams["go_goroutines"]; !ok {
+		t.Errorf("no Go runtime collector (go_goroutines)")
+	}
+
+	// A bad reload: the old rules stay, and say so.
+	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, replay: x}\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog("reload failed; keeping the old rules", 1)
+	wantSamples(t, "after a bad reload", scrapeMetrics(t, base), map[[2]string]float64{
+		{"rulebot_config_last_reload_successful", ""}: 0,
+		{"rulebot_rules_loaded", ""}:                  2,
+	})
+	// A good one: three rules now.
+	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, reply: w, match: {command: w}}\n  - {name: x, reply: x, match: {command: x}}\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog("rules reloaded: 3 rules", 1)
+	wantSamples(t, "after a good reload", scrapeMetrics(t, base), map[[2]string]float64{
+		{"rulebot_config_last_reload_successful", ""}: 1,
+		{"rulebot_rules_loaded", ""}:                  3,
+		{"rulebot_rule_fires_total", "rule=w"}:        0,
+	})
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
