@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -204,5 +206,147 @@ rules:
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+// rulesServer serves a rules file over HTTP with an ETag, as a raw GitHub
+// URL does, and counts the requests and the conditional ones.
+type rulesServer struct {
+	*httptest.Server
+	mu          sync.Mutex
+	body        string
+	status      int
+	requests    int
+	conditional int // requests with If-None-Match
+	notModified int // answered 304
+	auth        []string
+}
+
+func newRulesServer(t *testing.T, body string) *rulesServer {
+	s := &rulesServer{body: body, status: http.StatusOK}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requests++
+		s.auth = append(s.auth, r.Header.Get("Authorization"))
+		if s.status != http.StatusOK {
+			http.Error(w, "no", s.status)
+			return
+		}
+		etag := fmt.Sprintf(`"%x"`, sha256.Sum256([]byte(s.body)))
+		w.Header().Set("ETag", etag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" {
+			s.conditional++
+			if inm == etag {
+				s.notModified++
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		io.WriteString(w, s.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *rulesServer) set(body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body = body
+}
+
+// waitNotModified waits until the server has answered 304 n times in all.
+func (s *rulesServer) waitNotModified(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s.mu.Lock()
+		got := s.notModified
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rules server answered %d× 304, want %d", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestProcessRulesURL runs the bot on rules from a loopback URL polled with
+// conditional requests: a change is reloaded, a bad file keeps the old
+// rules, SIGHUP fetches again, and RULEBOT_RULES_AUTH is sent.
+func TestProcessRulesURL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	srv := newRulesServer(t, "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
+	env := append(slackEnv(fake, srv.URL+"/rules.yaml"), "RULEBOT_RULES_AUTH=token s3cret")
+	p := startProc(t, env, "run", "-poll", "100ms", "-http", "127.0.0.1:0")
+	base := p.httpBase()
+	p.waitLog("connected to Slack", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "one" {
+		t.Fatalf("reply %q", got)
+	}
+	srv.waitNotModified(t, 2) // unchanged: polled, answered 304, nothing reloaded
+
+	srv.set("rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n")
+	p.waitLog("rules reloaded: 2 rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
+		t.Errorf("after the change: reply %q, want two", got)
+	}
+	srv.set("rules:\n  - {name: v, match: {command: v}, replay: three}\n")
+	p.waitLog("reload failed; keeping the old rules", 1)
+	p.waitLog(`rules.yaml:2:36: rule \"v\": unknown field \"replay\"`, 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
+		t.Errorf("after a bad file: reply %q, want two (the old rules)", got)
+	}
+	waitSample(t, base, "rulebot_config_last_reload_successful", "", 0)
+	srv.set("rules:\n  - {name: v, match: {command: v}, reply: four}\n")
+	p.waitLog("rules reloaded: 1 rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "four" {
+		t.Errorf("after a good file: reply %q, want four", got)
+	}
+	waitSample(t, base, "rulebot_config_last_reload_successful", "", 1)
+	// SIGHUP fetches the URL again and reloads, changed or not.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog("rules reloaded: 1 rules", 2)
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for _, a := range srv.auth {
+		if a != "token s3cret" {
+			t.Errorf("a request had Authorization %q, want RULEBOT_RULES_AUTH", a)
+			break
+		}
+	}
+	if srv.conditional < srv.requests-3 {
+		t.Errorf("%d conditional requests of %d", srv.conditional, srv.requests)
+	}
+	if log := p.logText(); strings.Contains(log, "s3cret") {
+		t.Errorf("the log holds RULEBOT_RULES_AUTH:\n%s", log)
+	}
+	t.Logf("%d requests, %d conditional, %d answered 304", srv.requests, srv.conditional, srv.notModified)
+}
+
+// TestProcessRulesURLStartupFailure: rules that cannot be fetched at start
+// are exit 2, with the URL (without its credentials) and the reason.
+func TestProcessRulesURLStartupFailure(t *testing.T) {
+	fake := slackfake.New()
+	defer fake.Close()
+	srv := newRulesServer(t, "")
+	srv.status = http.StatusNotFound
+	p := startProc(t, slackEnv(fake, srv.URL+"/rules.yaml?token=s3cret"), "run")
+	if code := p.wait(15 * time.Second); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	log := p.logText()
+	if !strings.Contains(log, "404") || strings.Contains(log, "s3cret") {
+		t.Errorf("the error should name the status, not the token:\n%s", log)
 	}
 }
