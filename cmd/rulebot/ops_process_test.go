@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -348,5 +351,123 @@ func TestProcessRulesURLStartupFailure(t *testing.T) {
 	log := p.logText()
 	if !strings.Contains(log, "404") || strings.Contains(log, "s3cret") {
 		t.Errorf("the error should name the status, not the token:\n%s", log)
+	}
+}
+
+// saveByRename writes content to path as editors save: a new file beside
+// it, renamed over it.
+func saveByRename(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".swp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProcessWatch: run -watch reloads once per save, a save-by-rename
+// included, and keeps the old rules on a bad one; -watch with a URL is a
+// usage error.
+func TestProcessWatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
+	p := startProc(t, slackEnv(fake, rules), "run", "-watch")
+	p.waitLog("connected to Slack", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "one" {
+		t.Fatalf("reply %q", got)
+	}
+	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n")
+	p.waitLog("rules reloaded: 2 rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
+		t.Errorf("after the save: reply %q, want two", got)
+	}
+	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, replay: three}\n")
+	p.waitLog("reload failed; keeping the old rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
+		t.Errorf("after a bad save: reply %q, want two", got)
+	}
+	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, reply: four}\n")
+	p.waitLog("rules reloaded: 1 rules", 1)
+	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "four" {
+		t.Errorf("after a good save: reply %q, want four", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	// One reload per save: two good ones, one bad.
+	log := p.logText()
+	if n, m := strings.Count(log, "rules reloaded"), strings.Count(log, "reload failed"); n != 2 || m != 1 {
+		t.Errorf("%d reloads and %d failed ones for 3 saves, want 2 and 1:\n%s", n, m, log)
+	}
+
+	code, _, stderr := rulebot(t, nil, "", "run", "-watch", "-rules", "https://127.0.0.1:1/rules.yaml")
+	if code != 2 || !strings.Contains(stderr, "-watch") {
+		t.Errorf("run -watch with a URL: exit %d, %q; want 2 and a word on -watch", code, stderr)
+	}
+}
+
+// TestProcessChatWatch: chat -watch says on its screen (stderr, for a
+// script) that the rules were reloaded, or why not, and answers with the
+// new rules.
+func TestProcessChatWatch(t *testing.T) {
+	rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
+	stdin, toChat, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromChat, stdout, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProcWith(t, func(c *exec.Cmd) { c.Stdin, c.Stdout = stdin, stdout }, nil, "chat", "-watch", "-rules", rules)
+	stdin.Close()
+	stdout.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(fromChat)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// ask sends "@rulebot v" and returns the bot's answer.
+	ask := func() string {
+		t.Helper()
+		fmt.Fprintln(toChat, "@rulebot v")
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if a, ok := strings.CutPrefix(l, "[#general] rulebot: "); ok {
+					return a
+				}
+			case <-deadline:
+				t.Fatalf("no answer from chat:\n%s", p.logText())
+			}
+		}
+	}
+	if got := ask(); got != "one" {
+		t.Fatalf("answer %q", got)
+	}
+	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, reply: two}\n")
+	p.waitLog("rules reloaded: 1 rules", 1)
+	if got := ask(); got != "two" {
+		t.Errorf("after the save: answer %q, want two", got)
+	}
+	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, replay: three}\n")
+	p.waitLog("reload failed; keeping the old rules: 1 problems", 1)
+	p.waitLog(`rules.yaml:2:36: rule "v": unknown field "replay"`, 1)
+	if got := ask(); got != "two" {
+		t.Errorf("after a bad save: answer %q, want two", got)
+	}
+	toChat.Close()
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("chat exited %d:\n%s", code, p.logText())
 	}
 }
