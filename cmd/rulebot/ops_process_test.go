@@ -471,3 +471,38 @@ func TestProcessChatWatch(t *testing.T) {
 		t.Errorf("chat exited %d:\n%s", code, p.logText())
 	}
 }
+
+// TestProcessScheduleMetrics: an occurrence of a schedule rule counts in
+// rulebot_schedule_fires_total and rulebot_rule_fires_total, and its reply
+// in rulebot_replies_total.
+func TestProcessScheduleMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	fake.AddChannel("CSTANDUP", "standup", false)
+	rules := write(t, t.TempDir(), "rules.yaml", `rules:
+  - name: tick
+    schedule: "@every 10s"
+    to: "#standup"
+    reply: tick
+  - {name: v, match: {command: v}, reply: one}
+`)
+	p := startProc(t, slackEnv(fake, rules), "run", "-http", "127.0.0.1:0")
+	base := p.httpBase()
+	p.waitLog("connected to Slack", 1)
+	if _, err := fake.WaitPost(ctx); err != nil {
+		t.Fatalf("no scheduled post: %v", err)
+	}
+	waitSample(t, base, "rulebot_replies_total", "", 1)
+	wantSamples(t, "after an occurrence", scrapeMetrics(t, base), map[[2]string]float64{
+		{"rulebot_schedule_fires_total", "rule=tick"}: 1,
+		{"rulebot_rule_fires_total", "rule=tick"}:     1,
+		{"rulebot_rule_fires_total", "rule=v"}:        0,
+		{"rulebot_messages_total", ""}:                0,
+	})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
