@@ -506,3 +506,57 @@ func TestProcessScheduleMetrics(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM", code)
 	}
 }
+
+// TestProcessHealthzStopping: /healthz is 200 when connected, and 503
+// "stopping" while replies in flight finish after SIGTERM; it is served
+// until the process exits.
+func TestProcessHealthzStopping(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fake := slackfake.New()
+	defer fake.Close()
+	fetched, release := make(chan struct{}, 1), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetched <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "done")
+	}))
+	defer slow.Close()
+	rules := write(t, t.TempDir(), "rules.yaml", `bot: {fetch: {allow: ["127.0.0.1"]}}
+rules:
+  - name: slow
+    match: {command: slow}
+    fetch: {url: "`+slow.URL+`", timeout: 60s}
+    reply: "{{ fetch.body }}"
+`)
+	p := startProc(t, slackEnv(fake, rules), "run", "-grace", "30s", "-http", "127.0.0.1:0")
+	base := p.httpBase()
+	p.waitLog("connected to Slack", 1)
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz when connected: %d %q, want 200 ok", code, body)
+	}
+	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
+		"text": "<@UBOT> slow", "ts": "1700000000.000001"}, slackfake.EventOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	<-fetched
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog("stopping", 1)
+	if code, body := get(t, base+"/healthz"); code != 503 || body != "stopping\n" {
+		t.Errorf("/healthz while stopping: %d %q, want 503 stopping", code, body)
+	}
+	close(release)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	if posts := fake.Posts(); len(posts) != 1 || posts[0].Text != "done" {
+		t.Errorf("posts %+v, want the reply in flight", posts)
+	}
+}
