@@ -89,7 +89,9 @@ func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
 			}
 			switch evt.Type {
 			case socketmode.EventTypeConnecting:
-				b.cfg.Observer.disconnected("connecting to Slack")
+				if ctx.Err() == nil { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("connecting to Slack")
+				}
 			case socketmode.EventTypeConnected:
 				b.cfg.Observer.connected()
 				b.log.Info("connected to Slack", "transport", Socket, "bot", b.Name, "user_id", b.UserID)
@@ -99,14 +101,18 @@ func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
 					fatal = connectError(Socket, ce.ErrorObj)
 					cancel()
 				} else if ce != nil {
-					b.cfg.Observer.disconnected("reconnecting to Slack")
+					if ctx.Err() == nil { // once stopping, /healthz says so
+						b.cfg.Observer.disconnected("reconnecting to Slack")
+					}
 					b.connectionFailed(ctx.Err() != nil, Socket, ce)
 				}
 			case socketmode.EventTypeInvalidAuth:
 				fatal = &FatalError{"Slack rejected SLACK_APP_TOKEN: check the app-level token (xapp-…)"}
 				cancel()
 			case socketmode.EventTypeDisconnect:
-				b.cfg.Observer.disconnected("reconnecting: Slack asked to")
+				if ctx.Err() == nil { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("reconnecting: Slack asked to")
+				}
 				b.log.Info("Slack asked to reconnect", "transport", Socket)
 			case socketmode.EventTypeEventsAPI:
 				if ctx.Err() == nil {
@@ -185,7 +191,9 @@ func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
 		case ev := <-rtm.IncomingEvents:
 			switch data := ev.Data.(type) {
 			case *slack.ConnectingEvent:
-				b.cfg.Observer.disconnected("connecting to Slack")
+				if !stopping { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("connecting to Slack")
+				}
 			case *slack.ConnectedEvent:
 				b.cfg.Observer.connected()
 				b.log.Info("connected to Slack", "transport", RTM, "bot", b.Name, "user_id", b.UserID)
@@ -196,7 +204,9 @@ func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
 					}
 					stop()
 				} else {
-					b.cfg.Observer.disconnected("reconnecting to Slack")
+					if !stopping { // once stopping, /healthz says so
+						b.cfg.Observer.disconnected("reconnecting to Slack")
+					}
 					b.connectionFailed(stopping, RTM, data)
 				}
 			case *slack.InvalidAuthEvent:
