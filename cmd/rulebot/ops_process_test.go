@@ -187,6 +187,24 @@ rules:
 	if _, ok := fams["go_goroutines"]; !ok {
 		t.Errorf("no Go runtime collector (go_goroutines)")
 	}
+	// The start-up log says which release runs, as `rulebot version` does.
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersion := strings.TrimPrefix(strings.TrimSpace(string(out)), "rulebot ")
+	logged := false
+	for _, l := range p.logLines() {
+		if l["msg"] == "rulebot starting" {
+			logged = true
+			if l["version"] != wantVersion {
+				t.Errorf("start-up log: version %q, want %q", l["version"], wantVersion)
+			}
+		}
+	}
+	if !logged {
+		t.Errorf("no start-up line with the version:\n%s", p.logText())
+	}
 
 	// A bad reload: the old rules stay, and say so.
 	write(t, filepath.Dir(rules), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, replay: x}\n")
