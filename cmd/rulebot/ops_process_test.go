@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rulebot/rulebot/internal/rulesrc"
 	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
@@ -312,8 +313,10 @@ func TestProcessRulesURL(t *testing.T) {
 	}
 	srv.waitNotModified(t, 2) // unchanged: polled, answered 304, nothing reloaded
 
+	changed := time.Now()
 	srv.set("rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n")
 	p.waitLog("rules reloaded: 2 rules", 1)
+	t.Logf("a change at the URL reloaded in %s with -poll 100ms", time.Since(changed).Round(time.Millisecond))
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
 		t.Errorf("after the change: reply %q, want two", got)
 	}
@@ -346,8 +349,8 @@ func TestProcessRulesURL(t *testing.T) {
 			break
 		}
 	}
-	if srv.conditional < srv.requests-3 {
-		t.Errorf("%d conditional requests of %d", srv.conditional, srv.requests)
+	if srv.conditional != srv.requests-1 { // every request after the first carries If-None-Match
+		t.Errorf("%d conditional requests of %d, want all but the first", srv.conditional, srv.requests)
 	}
 	if log := p.logText(); strings.Contains(log, "s3cret") {
 		t.Errorf("the log holds RULEBOT_RULES_AUTH:\n%s", log)
@@ -399,8 +402,10 @@ func TestProcessWatch(t *testing.T) {
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "one" {
 		t.Fatalf("reply %q", got)
 	}
+	saved := time.Now()
 	saveByRename(t, rules, "rules:\n  - {name: v, match: {command: v}, reply: two}\n  - {name: w, match: {command: w}, reply: w}\n")
 	p.waitLog("rules reloaded: 2 rules", 1)
+	t.Logf("a save reloaded in %s (debounce %s)", time.Since(saved).Round(time.Millisecond), rulesrc.DefaultDebounce)
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
 		t.Errorf("after the save: reply %q, want two", got)
 	}
