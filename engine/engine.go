@@ -92,6 +92,11 @@ type Options struct {
 	// or send anything: a hook for rulebot_rule_fires_total and for test
 	// -cover. It must be safe for concurrent use.
 	Fired func(rule string)
+	// FetchFailed, when set, is called with a rule's name each time its
+	// fetch fails (no 2xx answer of at most max_bytes, a refused host, a
+	// timeout): a hook for rulebot_fetch_errors_total. It must be safe for
+	// concurrent use.
+	FetchFailed func(rule string)
 }
 
 // An Engine decides what to do with messages according to its current

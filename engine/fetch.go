@@ -46,7 +46,12 @@ func RuleFromContext(ctx context.Context) string {
 
 // fetch performs a rule's fetch. It returns what the rule sees as fetch,
 // and an error for anything but a 2xx answer of at most max_bytes.
-func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, in *input, env map[string]any) (exprFetch, error) {
+func (e *Engine) fetch(ctx context.Context, rs *Rules, r *rule, in *input, env map[string]any) (_ exprFetch, err error) {
+	defer func() {
+		if err != nil && e.opts.FetchFailed != nil {
+			e.opts.FetchFailed(r.name)
+		}
+	}()
 	f := r.fetch
 	rawURL, err := f.url.render(in, env, escapeURL)
 	if err != nil {

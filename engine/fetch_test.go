@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rulebot/rulebot/engine"
@@ -378,4 +380,49 @@ func wrapTransport(rt http.RoundTripper, cancel func()) http.RoundTripper {
 		cancel()
 		return rt.RoundTrip(r)
 	})
+}
+
+// TestFetchFailedHook checks Options.FetchFailed: called with the rule's
+// name for a fetch that fails (an HTTP error status, a refused host), and
+// never for one that succeeds.
+func TestFetchFailedHook(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(500)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	var mu sync.Mutex
+	var failed []string
+	opts := options()
+	opts.FetchFailed = func(rule string) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed = append(failed, rule)
+	}
+	e := engine.New(compile(t, strings.ReplaceAll(`
+bot:
+  fetch: {allow: ["127.0.0.1"]}
+rules:
+  - name: good
+    match: {command: good}
+    fetch: {url: "%API%/good"}
+    reply: "{{ fetch.body }}"
+  - name: bad
+    match: {command: bad}
+    fetch: {url: "%API%/bad"}
+    reply: "{{ fetch.body }}"
+  - name: refused
+    match: {command: refused}
+    fetch: {url: "http://example.invalid/"}
+    reply: "{{ fetch.body }}"
+`, "%API%", srv.URL)), opts)
+	ctx := context.Background()
+	for _, text := range []string{"good", "bad", "refused", "good"} {
+		e.Handle(ctx, at(text))
+	}
+	if want := []string{"bad", "refused"}; !slices.Equal(failed, want) {
+		t.Errorf("FetchFailed called for %q, want %q", failed, want)
+	}
 }

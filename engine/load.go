@@ -43,6 +43,16 @@ type Rules struct {
 // Len returns the number of rules.
 func (r *Rules) Len() int { return len(r.rules) }
 
+// Names returns the names of the rules, schedule rules included, in file
+// order.
+func (r *Rules) Names() []string {
+	names := make([]string, len(r.rules))
+	for i, x := range r.rules {
+		names[i] = x.name
+	}
+	return names
+}
+
 // BotConfig is the bot: section of a rules file.
 type BotConfig struct {
 	Name          string

@@ -254,3 +254,23 @@ rules:
 		t.Errorf("fired %q, want %q", fired, want)
 	}
 }
+
+// TestNames checks that Rules.Names lists every rule, schedule rules
+// included, in file order.
+func TestNames(t *testing.T) {
+	rs := compile(t, `
+rules:
+  - name: b
+    reply: hi
+  - name: daily
+    schedule: "@daily"
+    to: "#general"
+    reply: morning
+  - name: a
+    match: {contains: x}
+    reply: x
+`)
+	if got, want := rs.Names(), []string{"b", "daily", "a"}; !slices.Equal(got, want) {
+		t.Errorf("Names() = %q, want %q", got, want)
+	}
+}

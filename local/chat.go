@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -118,6 +119,11 @@ func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 }
 
 func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
+	if sim.Notices != nil {
+		w := &lockedWriter{w: errOut}
+		errOut = w
+		defer relay(sim.Notices, w)()
+	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
@@ -168,6 +174,9 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 	t := term.NewTerminal(rw, ChatUser+"> ")
 	sim.Out = t
 	sim.HidePeople = true
+	if sim.Notices != nil {
+		defer relay(sim.Notices, t)() // a Terminal's Write redraws the prompt and the line typed
+	}
 	fmt.Fprintf(t, "Talking to %s in #%s as %s. /as NAME TEXT speaks as someone else, /dm TEXT is a direct message, Ctrl-D quits.\n", sim.BotName, ChatChannel, ChatUser)
 	if names := scheduleNames(sim.Engine.Rules()); len(names) > 0 {
 		fmt.Fprintf(t, "Schedules do not fire on their own here: /fire NAME fires one now (%s).\n", strings.Join(names, ", "))
@@ -192,4 +201,38 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// relay writes each notice to w, one per line, until the returned stop is
+// called.
+func relay(notices <-chan string, w io.Writer) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case n := <-notices:
+				fmt.Fprintln(w, n)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

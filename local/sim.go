@@ -41,6 +41,11 @@ type Sim struct {
 	// terminal that shows what was typed already.
 	HidePeople bool
 
+	// Notices, when set, are printed as they come while a chat runs, such
+	// as "rules reloaded" from -watch: above the prompt on a terminal
+	// (never garbling the line being typed), else to the error output.
+	Notices <-chan string
+
 	seq     int
 	lastTop map[string]string // channel id → ts of the last top-level message a person sent
 }

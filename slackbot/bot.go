@@ -68,6 +68,10 @@ type Config struct {
 	// once. It reports whether key was unclaimed, and holds it for ttl.
 	// Unset, duplicates are detected within this process only.
 	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+
+	// Observer, when set, is told of messages, replies and the state of
+	// the connection, for metrics and health.
+	Observer *Observer
 }
 
 // A FatalError is a problem that retrying will not fix, such as a rejected

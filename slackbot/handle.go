@@ -84,7 +84,9 @@ func (b *Bot) perform(ctx context.Context, s *slot, a engine.Action, received ti
 			b.giveUp(a, channel, err)
 			return
 		}
-		b.log.Info("replied", append(destAttrs(a, channel), "latency", time.Since(received).String())...)
+		latency := time.Since(received)
+		b.cfg.Observer.reply(a.Rule, latency)
+		b.log.Info("replied", append(destAttrs(a, channel), "latency", latency.String())...)
 	case engine.React:
 		err := retry(func() error {
 			return b.api.AddReactionContext(ctx, a.Emoji, slack.NewRefToMessage(a.Channel, a.MessageTS))

@@ -88,7 +88,12 @@ func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
 				}
 			}
 			switch evt.Type {
+			case socketmode.EventTypeConnecting:
+				if ctx.Err() == nil { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("connecting to Slack")
+				}
 			case socketmode.EventTypeConnected:
+				b.cfg.Observer.connected()
 				b.log.Info("connected to Slack", "transport", Socket, "bot", b.Name, "user_id", b.UserID)
 			case socketmode.EventTypeConnectionError:
 				ce, _ := evt.Data.(*slack.ConnectionErrorEvent)
@@ -96,12 +101,18 @@ func (b *Bot) runSocket(ctx context.Context, d *dispatcher) error {
 					fatal = connectError(Socket, ce.ErrorObj)
 					cancel()
 				} else if ce != nil {
+					if ctx.Err() == nil { // once stopping, /healthz says so
+						b.cfg.Observer.disconnected("reconnecting to Slack")
+					}
 					b.connectionFailed(ctx.Err() != nil, Socket, ce)
 				}
 			case socketmode.EventTypeInvalidAuth:
 				fatal = &FatalError{"Slack rejected SLACK_APP_TOKEN: check the app-level token (xapp-…)"}
 				cancel()
 			case socketmode.EventTypeDisconnect:
+				if ctx.Err() == nil { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("reconnecting: Slack asked to")
+				}
 				b.log.Info("Slack asked to reconnect", "transport", Socket)
 			case socketmode.EventTypeEventsAPI:
 				if ctx.Err() == nil {
@@ -152,6 +163,7 @@ func (b *Bot) accept(m engine.Message, received time.Time, eventKey string, d *d
 		b.log.Debug("duplicate delivery ignored", "channel", m.ChannelID, "ts", m.TS)
 		return
 	}
+	b.cfg.Observer.message()
 	d.submit(job{msg: m, received: received, claimKey: claimKey(m, eventKey)})
 }
 
@@ -178,7 +190,12 @@ func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
 			return fatal
 		case ev := <-rtm.IncomingEvents:
 			switch data := ev.Data.(type) {
+			case *slack.ConnectingEvent:
+				if !stopping { // once stopping, /healthz says so
+					b.cfg.Observer.disconnected("connecting to Slack")
+				}
 			case *slack.ConnectedEvent:
+				b.cfg.Observer.connected()
 				b.log.Info("connected to Slack", "transport", RTM, "bot", b.Name, "user_id", b.UserID)
 			case *slack.ConnectionErrorEvent:
 				if fatalConnectError(data.ErrorObj) {
@@ -187,6 +204,9 @@ func (b *Bot) runRTM(ctx context.Context, d *dispatcher) error {
 					}
 					stop()
 				} else {
+					if !stopping { // once stopping, /healthz says so
+						b.cfg.Observer.disconnected("reconnecting to Slack")
+					}
 					b.connectionFailed(stopping, RTM, data)
 				}
 			case *slack.InvalidAuthEvent:

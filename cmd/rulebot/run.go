@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -18,7 +17,9 @@ import (
 
 	"github.com/rulebot/rulebot/engine"
 	"github.com/rulebot/rulebot/internal/memory"
+	"github.com/rulebot/rulebot/internal/metrics"
 	"github.com/rulebot/rulebot/internal/regfile"
+	"github.com/rulebot/rulebot/internal/rulesrc"
 	"github.com/rulebot/rulebot/internal/scheduler"
 	"github.com/rulebot/rulebot/local"
 	"github.com/rulebot/rulebot/slackbot"
@@ -28,15 +29,19 @@ const usage = `rulebot: a Slack bot whose whole behaviour is rules.yaml
 
 Usage:
   rulebot                    run when SLACK_BOT_TOKEN is set, else chat in this terminal
-  rulebot run   [-rules F] [-transport auto|rtm|socket] [-grace 10s] [-memory FILE]
-  rulebot chat  [-rules F] [-memory FILE]
+  rulebot run   [-rules F|URL] [-transport auto|rtm|socket] [-grace 10s] [-memory FILE]
+                [-http ADDR] [-watch] [-poll 1m]
+  rulebot chat  [-rules F] [-memory FILE] [-watch]
                              talk to the rules locally: no Slack, no token
   rulebot check [F...]       validate rules files; exit 1 on any error
   rulebot test  [-rules F] [-update] [-v] [-run REGEX] [PATH...]
                              golden conversation tests; default testdata/
   rulebot version
 
-The rules file is -rules, else $RULEBOT_RULES, else ./rules.yaml.
+The rules file is -rules, else $RULEBOT_RULES, else ./rules.yaml. An
+https:// URL is fetched at start and every -poll, with $RULEBOT_RULES_AUTH
+as its Authorization header; -watch reloads a file when it changes.
+-http serves /healthz and /metrics (default :$PORT when PORT is set).
 Memory: run keeps it in Redis when REDIS_URL is set (rediss:// for TLS;
 REDIS_TLS_SKIP_VERIFY=true for a self-signed certificate, as on Heroku),
 else in the file -memory (default rulebot.db); chat keeps it in RAM unless
@@ -111,35 +116,22 @@ func rulesFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 	if def == "" {
 		def = "rules.yaml"
 	}
-	return fs.String("rules", def, "the rules `file`")
-}
-
-// loadRules reads and compiles a rules file. Problems are printed as check
-// prints them; a file with errors is exit code 2.
-func loadRules(path string, stderr io.Writer) (*engine.Rules, error) {
-	src, err := regfile.Read(path, engine.MaxFileSize)
-	if err != nil {
-		return nil, &exitError{code: 2, msg: err.Error()}
-	}
-	rs, err := engine.Compile(path, src)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return nil, &exitError{code: 2}
-	}
-	for _, w := range rs.Warnings {
-		fmt.Fprintln(stderr, w)
-	}
-	return rs, nil
+	return fs.String("rules", def, "the rules `file` (run: or http(s) URL)")
 }
 
 func cmdChat(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("chat", stderr)
 	rulesPath := rulesFlag(fs, getenv)
 	memPath := fs.String("memory", "", "keep memory in this `file` (default: in RAM, forgotten at exit)")
+	watch := fs.Bool("watch", false, "reload the rules file when it changes on disk, and say so")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rs, err := loadRules(*rulesPath, stderr)
+	if rulesrc.IsURL(*rulesPath) {
+		return &exitError{code: 2, msg: "chat reads the rules from a file; give -rules FILE"}
+	}
+	src := rulesrc.NewFile(*rulesPath)
+	rs, err := fetchRules(ctx, src, stderr)
 	if err != nil {
 		return err
 	}
@@ -161,6 +153,24 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 		Memory:     mem,
 	})
 	sim := &local.Sim{Engine: eng, BotName: rs.Bot.Name, Now: time.Now, Out: stdout}
+	if *watch {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		w, err := rulesrc.NewWatcher(src.Name(), rulesrc.DefaultDebounce, logger)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("-watch: %v", err)}
+		}
+		notices := make(chan string, 16)
+		sim.Notices = notices
+		// The chat's screen says how a reload went; the log would garble it.
+		rl := &reloader{src: src, eng: eng, log: slog.New(slog.DiscardHandler), notify: func(msg string) {
+			select {
+			case notices <- msg:
+			case <-watchCtx.Done():
+			}
+		}}
+		go w.Run(watchCtx, func() { rl.fetch(watchCtx) })
+	}
 	in, _ := stdin.(*os.File)
 	out, _ := stdout.(*os.File)
 	if in != nil && out != nil && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
@@ -265,6 +275,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 
 	fs := newFlags("run", stderr)
 	rulesPath := rulesFlag(fs, getenv)
+	httpAddr := fs.String("http", metrics.DefaultAddr(getenv), "serve /healthz and /metrics on this `address` (default :$PORT when PORT is set, else none)")
+	watch := fs.Bool("watch", false, "reload the rules file when it changes on disk")
+	poll := fs.Duration("poll", rulesrc.DefaultPoll, "how often to fetch -rules when it is a URL")
 	transport := fs.String("transport", slackbot.Auto, "how to connect: auto (socket when SLACK_APP_TOKEN is set, else rtm), rtm or socket")
 	grace := fs.Duration("grace", 10*time.Second, "how long replies in flight may take after SIGTERM or SIGINT")
 	memPath := fs.String("memory", memory.DefaultFile, "keep memory in this `file` when REDIS_URL is not set")
@@ -273,11 +286,37 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	memSet := false
 	fs.Visit(func(f *flag.Flag) { memSet = memSet || f.Name == "memory" })
+	if *poll <= 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("-poll %s: give a positive interval, such as 1m", *poll)}
+	}
+	if *watch && rulesrc.IsURL(*rulesPath) {
+		return &exitError{code: 2, msg: "-watch follows a file on disk; rules from a URL are fetched every -poll"}
+	}
+	src, err := rulesrc.Open(*rulesPath, getenv("RULEBOT_RULES_AUTH"))
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
 	logger, err := newLogger(stderr, getenv("LOG_FORMAT"), getenv("LOG_LEVEL"))
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	start := time.Now()
+
+	// Health and metrics are served until run returns, so that /healthz
+	// says "stopping" during the grace period.
+	met := metrics.New(logger)
+	if *httpAddr != "" {
+		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+		srv, err := met.Serve(httpCtx, *httpAddr)
+		if err != nil {
+			stopHTTP()
+			return &exitError{code: 2, msg: err.Error()}
+		}
+		defer func() {
+			stopHTTP()
+			srv.Wait()
+		}()
+	}
 
 	// The bot sees the stop only once "stopping" is logged, so that line
 	// comes before anything else of the shutdown.
@@ -285,7 +324,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer stopBot()
 	served := make(chan error, 1)
 	go func() {
-		served <- serve(botCtx, runConfig{rules: *rulesPath, transport: *transport, grace: *grace,
+		served <- serve(botCtx, runConfig{rules: src, watch: *watch, poll: *poll, metrics: met,
+			transport: *transport, grace: *grace,
 			memory: *memPath, memorySet: memSet, getenv: getenv, logger: logger, stderr: stderr, hup: hup})
 	}()
 	select {
@@ -293,6 +333,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	case <-ctx.Done():
 	}
+	met.Disconnected("stopping")
 	logger.Info("stopping: taking no new events; replies in flight may finish", "grace", grace.String())
 	stopBot()
 	bound := time.NewTimer(*grace + hardStopSlack)
@@ -314,24 +355,33 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // runConfig is what serve needs from run's flags and environment.
 type runConfig struct {
-	rules, transport string
-	grace            time.Duration
-	memory           string // -memory
-	memorySet        bool   // -memory was given
-	getenv           func(string) string
-	logger           *slog.Logger
-	stderr           io.Writer
-	hup              <-chan os.Signal
+	rules     rulesrc.Source
+	watch     bool          // -watch: reload when the file changes on disk
+	poll      time.Duration // -poll: how often a URL is fetched
+	metrics   *metrics.Metrics
+	transport string
+	grace     time.Duration
+	memory    string // -memory
+	memorySet bool   // -memory was given
+	getenv    func(string) string
+	logger    *slog.Logger
+	stderr    io.Writer
+	hup       <-chan os.Signal
 }
 
 // serve loads the rules, connects to Slack and answers messages until ctx
 // ends. A stop during start-up is not an error.
 func serve(ctx context.Context, c runConfig) error {
 	logger := c.logger
-	rs, err := loadRules(c.rules, c.stderr)
+	rs, err := fetchRules(ctx, c.rules, c.stderr)
+	if ctx.Err() != nil {
+		return nil // stopped during start-up
+	}
 	if err != nil {
 		return err
 	}
+	met := c.metrics
+	met.RulesLoaded(rs.Names(), time.Now())
 	mem, shared, where, err := openMemory(ctx, c, rs.Bot.Name)
 	if ctx.Err() != nil {
 		if err == nil {
@@ -354,6 +404,12 @@ func serve(ctx context.Context, c runConfig) error {
 		Transport: c.transport,
 		Grace:     c.grace,
 		Logger:    logger,
+		Observer: &slackbot.Observer{
+			OnMessage:      met.Message,
+			OnReply:        func(_ string, d time.Duration) { met.Replied(d) },
+			OnConnected:    met.Connected,
+			OnDisconnected: met.Disconnected,
+		},
 	}
 	if shared { // replicas share the store: one of them answers each message
 		cfg.Claim = mem.Claim
@@ -370,23 +426,34 @@ func serve(ctx context.Context, c runConfig) error {
 		return err
 	}
 	eng := engine.New(rs, engine.Options{
-		BotUserID:  bot.UserID,
-		BotID:      bot.BotID,
-		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
-		Getenv:     c.getenv,
-		Logger:     logger,
-		Memory:     mem,
+		BotUserID:   bot.UserID,
+		BotID:       bot.BotID,
+		HTTPClient:  nil, // the engine's own: it connects only where bot.fetch.allow allows
+		Getenv:      c.getenv,
+		Logger:      logger,
+		Memory:      mem,
+		Fired:       met.RuleFired,
+		FetchFailed: met.FetchFailed,
+		Dropped:     met.Dropped,
 	})
-	logger.Info("rulebot starting", "version", version(), "rules", c.rules, "rule_count", rs.Len(),
+	stats := bot.Stats()
+	met.DroppedFrom("backlog", stats.Backlog.Load)
+	met.DroppedFrom("given_up", stats.GivenUp.Load)
+	met.DroppedFrom("panic", stats.Panics.Load)
+	met.DroppedFrom("stopped", stats.Stopped.Load)
+	logger.Info("rulebot starting", "version", version(), "rules", c.rules.Name(), "rule_count", rs.Len(),
 		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "bot_id", bot.BotID, "team", bot.Team,
 		"memory", where)
 
 	sc := scheduler.Config{
 		Schedules: func() []scheduler.Entry { return scheduler.Entries(eng.Rules().Schedules()) },
-		Fire:      eng.Fire,
-		Perform:   bot.Perform,
-		Logger:    logger,
-		Grace:     c.grace,
+		Fire: func(ctx context.Context, rule string, at time.Time) []engine.Action {
+			met.ScheduleFired(rule) // an occurrence this replica fires
+			return eng.Fire(ctx, rule, at)
+		},
+		Perform: bot.Perform,
+		Logger:  logger,
+		Grace:   c.grace,
 	}
 	if shared { // replicas share the store: one of them fires each occurrence
 		sc.Claim = mem.Claim
@@ -399,18 +466,29 @@ func serve(ctx context.Context, c runConfig) error {
 		sched.Run(schedCtx)
 	}()
 
+	rl := &reloader{src: c.rules, eng: eng, log: logger, metrics: met, swapped: sched.Reload}
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-c.hup:
-				if reload(c.rules, eng, logger) {
-					sched.Reload()
-				}
+				rl.fetch(ctx)
 			}
 		}
 	}()
+	if rulesrc.IsURL(c.rules.Name()) {
+		go rulesrc.Poll(ctx, logger, c.rules, c.poll, rl.changed)
+	}
+	if c.watch {
+		w, err := rulesrc.NewWatcher(c.rules.Name(), rulesrc.DefaultDebounce, logger)
+		if err != nil {
+			stopSched()
+			<-scheduled
+			return &exitError{code: 2, msg: fmt.Sprintf("-watch: %v", err)}
+		}
+		go w.Run(ctx, func() { rl.fetch(ctx) })
+	}
 
 	err = bot.Run(ctx, eng)
 	stopSched()
@@ -419,37 +497,6 @@ func serve(ctx context.Context, c runConfig) error {
 		return &exitError{code: 2, msg: fatal.Error()}
 	}
 	return err
-}
-
-// reload compiles the rules file again and swaps it in; on any error the
-// old rules keep serving and every problem is logged as check prints it.
-// Reloads are serialized: they all run on the one signal goroutine. It
-// reports whether the rules were swapped.
-func reload(path string, eng *engine.Engine, logger *slog.Logger) bool {
-	src, err := regfile.Read(path, engine.MaxFileSize)
-	if err != nil {
-		logger.Error("reload failed; keeping the old rules", "error", err.Error())
-		return false
-	}
-	rs, err := engine.Compile(path, src)
-	var list engine.ErrorList
-	if errors.As(err, &list) {
-		logger.Error(fmt.Sprintf("reload failed; keeping the old rules: %d problems", list.ErrorCount()))
-		for _, p := range list {
-			logger.Error(p.String())
-		}
-		return false
-	}
-	if err != nil {
-		logger.Error("reload failed; keeping the old rules", "error", err.Error())
-		return false
-	}
-	for _, w := range rs.Warnings {
-		logger.Warn(w.String())
-	}
-	eng.Swap(rs)
-	logger.Info(fmt.Sprintf("rules reloaded: %d rules", rs.Len()))
-	return true
 }
 
 // newLogger logs text on a terminal and JSON elsewhere; format (text or
@@ -475,28 +522,4 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("LOG_FORMAT=%q: use text or json", format)
-}
-
-// version is the module version, or the VCS revision the binary was built from.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := bi.Main.Version
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if (v == "" || v == "(devel)") && rev != "" {
-		return "devel " + rev[:min(12, len(rev))] + dirty
-	}
-	return v
 }
