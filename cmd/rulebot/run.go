@@ -369,14 +369,18 @@ func serve(ctx context.Context, c runConfig) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(rs, engine.Options{
+	eopts := engine.Options{
 		BotUserID:  bot.UserID,
 		BotID:      bot.BotID,
 		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
 		Getenv:     c.getenv,
 		Logger:     logger,
 		Memory:     mem,
-	})
+	}
+	if shared { // replicas share the store: a cooldown holds across them
+		eopts.Claim = mem.Claim
+	}
+	eng := engine.New(rs, eopts)
 	logger.Info("rulebot starting", "version", version(), "rules", c.rules, "rule_count", rs.Len(),
 		"transport", bot.Transport(), "bot", bot.Name, "user_id", bot.UserID, "bot_id", bot.BotID, "team", bot.Team,
 		"memory", where)
