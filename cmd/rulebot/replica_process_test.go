@@ -293,3 +293,70 @@ func TestProcessReplicaKilled(t *testing.T) {
 	}
 	stopAll(t, live)
 }
+
+// TestProcessRTMLeaseFailover: two replicas on RTM sharing Redis, where
+// both see every message: only the lease holder answers, and when it is
+// killed -9 the other takes over within 10 s.
+func TestProcessRTMLeaseFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
+	fake := slackfake.New()
+	defer fake.Close()
+	rules := write(t, t.TempDir(), "rules.yaml", replicaRules)
+	env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=" + rules, redisEnv}
+	leader := startProc(t, env, "run")
+	leader.waitLog("RTM with Redis: this replica answers (lease held)", 1)
+	other := startProc(t, env, "run")
+	other.waitLog("RTM with Redis: waiting: another replica answers", 1)
+	if err := fake.WaitConnections(ctx, slackfake.RTM, 2); err != nil {
+		t.Fatal(err)
+	}
+	rtm := func(i int) error {
+		return fake.SendRTM(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
+			"text": fmt.Sprintf("m %d", i), "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)})
+	}
+	for i := range 5 {
+		if err := rtm(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replyCounts(t, ctx, fake, []string{"m 0", "m 1", "m 2", "m 3", "m 4"})
+	// Both replicas handle a channel's messages in order: once the
+	// leader's answer to a later message is in, a second answer to an
+	// earlier one would be too.
+	if err := rtm(5); err != nil {
+		t.Fatal(err)
+	}
+	counts := replyCounts(t, ctx, fake, []string{"m 5"})
+	for i := range 6 {
+		if m := fmt.Sprintf("m %d", i); counts[m] != 1 {
+			t.Errorf("%q answered %d times by two RTM replicas, want once", m, counts[m])
+		}
+	}
+
+	leader.cmd.Process.Kill()
+	killed := time.Now()
+	leader.wait(15 * time.Second)
+	// Send a message every 100 ms until one is answered.
+	var failover time.Duration
+	for i := 100; failover == 0; i++ {
+		rtm(i) // the dead connection may fail the write; the live one gets it
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no replica answered after the leader was killed:\n%s", other.logText())
+		case <-time.After(100 * time.Millisecond):
+		}
+		for _, p := range fake.Posts() {
+			if p.Text != "" && p.Time.After(killed) {
+				failover = p.Time.Sub(killed)
+			}
+		}
+	}
+	t.Logf("RTM failover: the other replica answered %v after kill -9 of the leader", failover.Round(time.Millisecond))
+	if failover > 10*time.Second {
+		t.Errorf("failover took %v, want within 10s", failover)
+	}
+	other.waitLog("RTM with Redis: this replica answers (lease held)", 1)
+	stopAll(t, []*proc{other})
+}

@@ -355,8 +355,9 @@ func serve(ctx context.Context, c runConfig) error {
 		Grace:     c.grace,
 		Logger:    logger,
 	}
+	var gate rtmGate
 	if shared { // replicas share the store: one of them answers each message
-		cfg.Claim = mem.Claim
+		cfg.Claim = gate.claim(mem)
 	}
 	bot, err := slackbot.Dial(ctx, cfg)
 	if ctx.Err() != nil {
@@ -368,6 +369,9 @@ func serve(ctx context.Context, c runConfig) error {
 	}
 	if err != nil {
 		return err
+	}
+	if shared && bot.Transport() == slackbot.RTM { // every replica sees every event: the lease holder answers
+		defer gate.lead(ctx, mem, logger)()
 	}
 	eopts := engine.Options{
 		BotUserID:  bot.UserID,
