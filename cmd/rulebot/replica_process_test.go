@@ -358,5 +358,24 @@ func TestProcessRTMLeaseFailover(t *testing.T) {
 		t.Errorf("failover took %v, want within 10s", failover)
 	}
 	other.waitLog("RTM with Redis: this replica answers (lease held)", 1)
-	stopAll(t, []*proc{other})
+
+	// A replica stopped by SIGTERM (a deploy) lets the lease go: a third
+	// one takes over at its next renewal, within a second or so.
+	third := startProc(t, env, "run")
+	third.waitLog("RTM with Redis: waiting: another replica answers", 1)
+	other.cmd.Process.Signal(syscall.SIGTERM)
+	stopped := time.Now()
+	if code := other.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, other.logText())
+	}
+	other.waitLog("RTM with Redis: lease let go", 1)
+	third.waitLog("RTM with Redis: this replica answers (lease held)", 1)
+	t.Logf("RTM handover: the third replica holds the lease %v after SIGTERM of the leader", time.Since(stopped).Round(time.Millisecond))
+	if err := rtm(1000); err != nil {
+		t.Fatal(err)
+	}
+	if c := replyCounts(t, ctx, fake, []string{"m 1000"}); c["m 1000"] != 1 {
+		t.Errorf("answered %d times after the handover", c["m 1000"])
+	}
+	stopAll(t, []*proc{third})
 }

@@ -18,7 +18,8 @@ import (
 // Defaults for Config.
 const (
 	DefaultTTL = 5 * time.Second
-	renewParts = 5 // a lease is renewed every TTL/renewParts
+	renewParts = 5           // a lease is renewed every TTL/renewParts,
+	maxEvery   = time.Second // or every second when that is sooner
 )
 
 // Config configures a Holder.
@@ -57,11 +58,14 @@ func New(cfg Config) *Holder {
 // Held reports whether this replica holds the lease now.
 func (h *Holder) Held() bool { return int64(time.Since(h.epoch)) < h.until.Load() }
 
-// Run acquires or renews the lease every TTL/5 until ctx ends, logging
+// Run acquires or renews the lease every TTL/5 (at most a second) until ctx ends, logging
 // each change: when this replica starts or stops holding the lease, and
-// the first of a run of failures to reach the store.
+// the first of a run of failures to reach the store. When ctx ends, a
+// lease held is let go (renewed for a millisecond), so that another
+// replica takes over at its next renewal rather than after the TTL.
 func (h *Holder) Run(ctx context.Context) {
-	every := h.cfg.TTL / renewParts
+	defer h.release(ctx)
+	every := min(h.cfg.TTL/renewParts, maxEvery)
 	logged := "" // the state last logged
 	failing := false
 	for {
@@ -104,4 +108,19 @@ func (h *Holder) Run(ctx context.Context) {
 		case <-time.After(every):
 		}
 	}
+}
+
+// release lets the lease go if this replica holds it.
+func (h *Holder) release(ctx context.Context) {
+	if !h.Held() {
+		return
+	}
+	h.until.Store(0)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if _, err := h.cfg.Lease(ctx, h.cfg.Key, h.cfg.Owner, time.Millisecond); err != nil {
+		h.cfg.Logger.Warn(h.cfg.What+": letting the lease go failed; another replica takes over when it expires", "key", h.cfg.Key, "error", err.Error())
+		return
+	}
+	h.cfg.Logger.Info(h.cfg.What+": lease let go", "key", h.cfg.Key, "owner", h.cfg.Owner)
 }

@@ -46,8 +46,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // TestTakeOver: of two holders on one store, one holds the lease; when it
-// stops renewing, the other takes over once the lease expires.
+// stops, the other takes over (at once when it let the lease go: the TTL
+// is an hour here, which no test waits for).
 func TestTakeOver(t *testing.T) {
+	for _, ttl := range []time.Duration{300 * time.Millisecond, time.Hour} {
+		t.Run(ttl.String(), func(t *testing.T) { testTakeOver(t, ttl) })
+	}
+}
+
+func testTakeOver(t *testing.T, ttl time.Duration) {
 	store, err := memory.NewRAM(nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,7 @@ func TestTakeOver(t *testing.T) {
 	defer wg.Wait()
 	for i := range holders {
 		holders[i] = lease.New(lease.Config{Lease: store.Lease, Key: "rtm", Owner: string(rune('a' + i)),
-			TTL: 300 * time.Millisecond, What: "RTM with Redis", Logger: slog.New(slog.NewTextHandler(&logs[i], nil))})
+			TTL: ttl, What: "RTM with Redis", Logger: slog.New(slog.NewTextHandler(&logs[i], nil))})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels[i] = cancel
 		defer cancel()
@@ -76,6 +83,11 @@ func TestTakeOver(t *testing.T) {
 			t.Fatalf("held: %v, %v; want the first only", holders[0].Held(), holders[1].Held())
 		}
 		time.Sleep(30 * time.Millisecond)
+	}
+	if ttl == time.Hour {
+		if got := logs[1].String(); strings.Count(got, "waiting") != 1 {
+			t.Errorf("the waiting replica should log once:\n%s", got)
+		}
 	}
 	cancels[0]()
 	eventually(t, "the second holder takes over", holders[1].Held)
