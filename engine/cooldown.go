@@ -12,6 +12,8 @@ const (
 	// claimTimeout bounds one Options.Claim call, so that a store that
 	// hangs holds a message back for at most that long.
 	claimTimeout = 2 * time.Second
+	// claimWarnEvery is how often at most a failing Options.Claim is logged.
+	claimWarnEvery = time.Minute
 	// maxClaimKey bounds a cooldown's claim key (memory.MaxKey is 200
 	// bytes); longer ones are hashed.
 	maxClaimKey = 200

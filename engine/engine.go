@@ -112,6 +112,8 @@ type Engine struct {
 	mu        sync.Mutex
 	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
 	pruneAt   int                       // prune expired cooldowns when there are more than this
+	warned    time.Time                 // when a failing Options.Claim was last logged
+	unwarned  int                       // failing claims since, not logged
 
 	flood floodGuard // answers to other bots' messages, per channel
 }
@@ -285,9 +287,26 @@ func (e *Engine) takeCooldown(ctx context.Context, r *rule, channel string) bool
 		if err == nil {
 			return won
 		}
-		e.opts.Logger.Warn("shared cooldown failed: holding it in this replica only", "rule", r.name, "channel", channel, "error", err.Error())
+		if warn, unlogged := e.claimFailed(); warn {
+			e.opts.Logger.Warn("shared cooldown failed: holding it in this replica only", "rule", r.name, "channel", channel,
+				"error", err.Error(), "failed_since_last_warning", unlogged)
+		}
 	}
 	return e.takeLocalCooldown(r, channel)
+}
+
+// claimFailed notes a failed Options.Claim and reports whether to log it
+// now (at most once a minute), with the failures not logged since.
+func (e *Engine) claimFailed() (warn bool, unlogged int) {
+	now := e.opts.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.warned.IsZero() && now.Sub(e.warned) < claimWarnEvery {
+		e.unwarned++
+		return false, 0
+	}
+	unlogged, e.unwarned, e.warned = e.unwarned, 0, now
+	return true, unlogged
 }
 
 // takeLocalCooldown is takeCooldown in this process's map.
