@@ -97,6 +97,14 @@ type Options struct {
 	// timeout): a hook for rulebot_fetch_errors_total. It must be safe for
 	// concurrent use.
 	FetchFailed func(rule string)
+	// Claim, when set, is a claim in a store replicas share, such as
+	// memory.Store's Claim on Redis (SPEC §9): a rule's cooldown in a
+	// channel is then the claim "cooldown/<rule>/<channel>" for the
+	// cooldown, so that it holds across replicas, instead of a map in this
+	// process. A failing claim falls back to this process's map and is
+	// logged: the cooldown then holds per replica until the store is back,
+	// rather than silencing the rule or letting it fire on every message.
+	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // An Engine decides what to do with messages according to its current
@@ -109,6 +117,8 @@ type Engine struct {
 	mu        sync.Mutex
 	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
 	pruneAt   int                       // prune expired cooldowns when there are more than this
+	warned    time.Time                 // when a failing Options.Claim was last logged
+	unwarned  int                       // failing claims since, not logged
 
 	flood floodGuard // answers to other bots' messages, per channel
 }
@@ -257,7 +267,7 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 				continue
 			}
 		}
-		if r.cooldown > 0 && !e.takeCooldown(r, m.ChannelID) {
+		if r.cooldown > 0 && !e.takeCooldown(ctx, r, m.ChannelID) {
 			continue
 		}
 		if e.opts.Fired != nil {
@@ -272,8 +282,40 @@ func (e *Engine) handle(ctx context.Context, rs *Rules, m Message) []Action {
 }
 
 // takeCooldown reports whether r may fire in channel now, and if so starts
-// its cooldown there.
-func (e *Engine) takeCooldown(r *rule, channel string) bool {
+// its cooldown there: in the shared store when Options.Claim is set, else
+// (or when the claim fails) in this process.
+func (e *Engine) takeCooldown(ctx context.Context, r *rule, channel string) bool {
+	if e.opts.Claim != nil {
+		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+		defer cancel()
+		won, err := e.opts.Claim(ctx, cooldownClaimKey(r.name, channel), r.cooldown)
+		if err == nil {
+			return won
+		}
+		if warn, unlogged := e.claimFailed(); warn {
+			e.opts.Logger.Warn("shared cooldown failed: holding it in this replica only", "rule", r.name, "channel", channel,
+				"error", err.Error(), "failed_since_last_warning", unlogged)
+		}
+	}
+	return e.takeLocalCooldown(r, channel)
+}
+
+// claimFailed notes a failed Options.Claim and reports whether to log it
+// now (at most once a minute), with the failures not logged since.
+func (e *Engine) claimFailed() (warn bool, unlogged int) {
+	now := e.opts.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.warned.IsZero() && now.Sub(e.warned) < claimWarnEvery {
+		e.unwarned++
+		return false, 0
+	}
+	unlogged, e.unwarned, e.warned = e.unwarned, 0, now
+	return true, unlogged
+}
+
+// takeLocalCooldown is takeCooldown in this process's map.
+func (e *Engine) takeLocalCooldown(r *rule, channel string) bool {
 	now := e.opts.Now()
 	k := cooldownKey{r.name, channel}
 	e.mu.Lock()

@@ -411,8 +411,9 @@ func serve(ctx context.Context, c runConfig) error {
 			OnDisconnected: met.Disconnected,
 		},
 	}
+	var gate rtmGate
 	if shared { // replicas share the store: one of them answers each message
-		cfg.Claim = mem.Claim
+		cfg.Claim = gate.claim(mem)
 	}
 	bot, err := slackbot.Dial(ctx, cfg)
 	if ctx.Err() != nil {
@@ -425,7 +426,10 @@ func serve(ctx context.Context, c runConfig) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(rs, engine.Options{
+	if shared && bot.Transport() == slackbot.RTM { // every replica sees every event: the lease holder answers
+		defer gate.lead(ctx, mem, logger)()
+	}
+	eopts := engine.Options{
 		BotUserID:   bot.UserID,
 		BotID:       bot.BotID,
 		HTTPClient:  nil, // the engine's own: it connects only where bot.fetch.allow allows
@@ -435,7 +439,11 @@ func serve(ctx context.Context, c runConfig) error {
 		Fired:       met.RuleFired,
 		FetchFailed: met.FetchFailed,
 		Dropped:     met.Dropped,
-	})
+	}
+	if shared { // replicas share the store: a cooldown holds across them
+		eopts.Claim = mem.Claim
+	}
+	eng := engine.New(rs, eopts)
 	stats := bot.Stats()
 	met.DroppedFrom("backlog", stats.Backlog.Load)
 	met.DroppedFrom("given_up", stats.GivenUp.Load)

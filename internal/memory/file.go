@@ -18,6 +18,7 @@ import (
 var (
 	memBucket   = []byte("memory")
 	claimBucket = []byte("claims")
+	leaseBucket = []byte("leases") // key → expiry (8 bytes, Unix ns) and owner
 )
 
 // File is memory in one file on disk, for `run` without Redis. It is built
@@ -54,7 +55,7 @@ func OpenFile(path string, now func() time.Time) (*File, error) {
 	}
 	f := &File{db: db, now: now}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{memBucket, claimBucket} {
+		for _, b := range [][]byte{memBucket, claimBucket, leaseBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -181,6 +182,29 @@ func (f *File) Claim(ctx context.Context, key string, ttl time.Duration) (bool, 
 		}
 		won = true
 		return b.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixNano())))
+	})
+	return won, err
+}
+
+// Lease implements Store. Leases are few (one per bot): expired ones are
+// overwritten, never swept.
+func (f *File) Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	if err := checkLease(key, owner, ttl); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := f.now()
+	won := false
+	err := f.update(now, func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		won = false
+		if v := b.Get([]byte(key)); len(v) > 8 && string(v[8:]) != owner && now.UnixNano() < int64(binary.BigEndian.Uint64(v)) {
+			return nil
+		}
+		won = true
+		return b.Put([]byte(key), append(binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixNano())), owner...))
 	})
 	return won, err
 }

@@ -62,6 +62,11 @@ type Store interface {
 	// ttl: it returns true and holds the claim for ttl when the key is
 	// unclaimed (or its claim has expired), false otherwise.
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Lease acquires or renews the lease key for owner, atomically: it
+	// returns true and holds the lease for ttl from now when the lease is
+	// free (or expired) or already owner's, false when another owner holds
+	// it. Leases live apart from claims and memory keys.
+	Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
 	// Close releases the store.
 	Close() error
 }
@@ -183,6 +188,19 @@ func checkName(what, s string, emptyOK bool) error {
 func checkText(key, text string) error {
 	if len(text) > MaxText {
 		return limitf("text for memory key %s is %s bytes, longer than %s", quote(key), thousands(len(text)), thousands(MaxText))
+	}
+	return nil
+}
+
+func checkLease(key, owner string, ttl time.Duration) error {
+	if owner == "" {
+		return limitf("lease %s needs an owner", quote(key))
+	}
+	if err := checkName("lease key", key, false); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return limitf("lease %s needs a positive ttl, not %v", quote(key), ttl)
 	}
 	return nil
 }

@@ -171,6 +171,14 @@ func (h *h) claim(key string, want bool) {
 	}
 }
 
+func (h *h) lease(key, owner string, want bool) {
+	h.t.Helper()
+	got, err := h.s.Lease(h.ctx, key, owner, ttl)
+	if err != nil || got != want {
+		h.t.Fatalf("Lease(%q, %q) = %v, %v; want %v", key, owner, got, err, want)
+	}
+}
+
 func set(key, text string) Write             { return Write{Key: key, Op: Set, Text: text} }
 func add(key string, n float64) Write        { return Write{Key: key, Op: Add, Number: n} }
 func push(key, text string, keep int) Write  { return Write{Key: key, Op: Push, Text: text, Keep: keep} }
@@ -414,6 +422,59 @@ func TestBehaviour(t *testing.T) {
 				won, err := h.s.Claim(h.ctx, "sched/standup/1700000000", ttl)
 				return err == nil && won
 			})
+		}},
+		{name: "lease", run: func(h *h) {
+			h.lease("rtm", "a", true)
+			h.lease("rtm", "b", false)
+			h.lease("rtm", "a", true) // a renewal
+			h.claim("rtm", true)      // leases are apart from claims
+			h.lease("other", "b", true)
+			h.advance(ttl)
+			h.eventually("another owner takes an expired lease", func() bool {
+				won, err := h.s.Lease(h.ctx, "rtm", "b", ttl)
+				return err == nil && won
+			})
+			h.lease("rtm", "a", false)
+			for _, bad := range []struct {
+				key, owner string
+				ttl        time.Duration
+			}{{"", "a", ttl}, {"k", "", ttl}, {"k", "a", 0}, {"a\nb", "a", ttl}} {
+				if _, err := h.s.Lease(h.ctx, bad.key, bad.owner, bad.ttl); !errors.Is(err, ErrLimit) {
+					h.t.Errorf("Lease(%q, %q, %v) = %v, want ErrLimit", bad.key, bad.owner, bad.ttl, err)
+				}
+			}
+		}},
+		{name: "a renewed lease lasts ttl from the renewal", clockOnly: true, run: func(h *h) {
+			h.lease("rtm", "a", true)
+			h.advance(ttl / 2)
+			h.lease("rtm", "a", true)
+			h.advance(ttl/2 + ttl/4)
+			h.lease("rtm", "b", false)
+			h.advance(ttl / 4)
+			h.lease("rtm", "b", true)
+		}},
+		{name: "lease has one winner among many", run: func(h *h) {
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			winners := map[string]bool{}
+			for i := range 20 {
+				wg.Go(func() {
+					owner := fmt.Sprint("replica-", i)
+					won, err := h.s.Lease(h.ctx, "rtm", owner, time.Hour)
+					if err != nil {
+						h.t.Error(err)
+					}
+					if won {
+						mu.Lock()
+						winners[owner] = true
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if len(winners) != 1 {
+				h.t.Fatalf("winners %v, want 1", winners)
+			}
 		}},
 		{name: "claim has one winner among many", run: func(h *h) {
 			var wg sync.WaitGroup

@@ -19,6 +19,7 @@ type RAM struct {
 	mu     sync.Mutex
 	m      map[string]*entry
 	claims map[string]time.Time // claim key → expiry
+	leases map[string]lease     // lease key → holder
 	writes int
 }
 
@@ -29,7 +30,7 @@ func NewRAM(seed map[string]any, now func() time.Time) (*RAM, error) {
 	if now == nil {
 		now = time.Now
 	}
-	r := &RAM{now: now, m: make(map[string]*entry, len(seed)), claims: make(map[string]time.Time)}
+	r := &RAM{now: now, m: make(map[string]*entry, len(seed)), claims: make(map[string]time.Time), leases: make(map[string]lease)}
 	for k, v := range seed {
 		e, err := seedEntry(k, v)
 		if err != nil {
@@ -134,6 +135,30 @@ func (r *RAM) Claim(ctx context.Context, key string, ttl time.Duration) (bool, e
 	}
 	r.claims[key] = now.Add(ttl)
 	r.sweep(now)
+	return true, nil
+}
+
+// lease is a lease's holder and when it expires.
+type lease struct {
+	owner string
+	exp   time.Time
+}
+
+// Lease implements Store.
+func (r *RAM) Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	if err := checkLease(key, owner, ttl); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if l, ok := r.leases[key]; ok && l.owner != owner && now.Before(l.exp) {
+		return false, nil
+	}
+	r.leases[key] = lease{owner, now.Add(ttl)}
 	return true, nil
 }
 

@@ -63,6 +63,7 @@ type Redis struct {
 	addr  string
 	mem   string // prefix of memory keys
 	claim string // prefix of claim keys
+	lease string // prefix of lease keys
 }
 
 // OpenRedis connects to the Redis of cfg and checks that it answers.
@@ -90,6 +91,7 @@ func OpenRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		addr:  opt.Addr,
 		mem:   "rulebot:" + cfg.Bot + ":mem:",
 		claim: "rulebot:" + cfg.Bot + ":claim:",
+		lease: "rulebot:" + cfg.Bot + ":lease:",
 	}
 	if err := r.c.Ping(ctx).Err(); err != nil {
 		r.c.Close()
@@ -239,6 +241,30 @@ func (r *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 		return false, r.fail(err)
 	}
 	return won, nil
+}
+
+// leaseScript gives the lease KEYS[1] to ARGV[1] for ARGV[2] ms when it is
+// free or already ARGV[1]'s: 1 when it did, 0 when another owner holds it.
+var leaseScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// Lease implements Store: SET NX PX, or a renewal when the owner matches,
+// in one script.
+func (r *Redis) Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	if err := checkLease(key, owner, ttl); err != nil {
+		return false, err
+	}
+	won, err := leaseScript.Run(ctx, r.c, []string{r.lease + key}, owner, max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
+		return false, r.fail(err)
+	}
+	return won == 1, nil
 }
 
 // Close implements Store.
