@@ -2,7 +2,7 @@
 // +heroku install ./cmd/rulebot
 module github.com/rulebot/rulebot
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/expr-lang/expr v1.17.8
