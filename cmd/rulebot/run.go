@@ -253,8 +253,16 @@ func checkTestFile(f, defaultRules string, stdout io.Writer) bool {
 	for _, w := range rs.Warnings {
 		fmt.Fprintln(stdout, w)
 	}
-	fmt.Fprintf(stdout, "%s: test file ok (%d conversation items; rules %s: %d rules ok)\n", f, len(tf.Conversation), rs.File, rs.Len())
+	fmt.Fprintf(stdout, "%s: test file ok (%s; rules %s: %s ok)\n", f, plural(len(tf.Conversation), "conversation item"), rs.File, plural(rs.Len(), "rule"))
 	return true
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func cmdTest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -57,8 +57,8 @@ func TestCheckTestFile(t *testing.T) {
 		code int
 		want string
 	}{
-		{"ok.yaml", 0, p("ok.yaml") + ": test file ok (2 conversation items; rules " + rules + ": 1 rules ok)\n"},
-		{"default.yaml", 0, p("default.yaml") + ": test file ok (1 conversation items; rules " + rules + ": 1 rules ok)\n"},
+		{"ok.yaml", 0, p("ok.yaml") + ": test file ok (2 conversation items; rules " + rules + ": 1 rule ok)\n"},
+		{"default.yaml", 0, p("default.yaml") + ": test file ok (1 conversation item; rules " + rules + ": 1 rule ok)\n"},
 		{"keys.yaml", 1, intro("keys.yaml") +
 			p("keys.yaml") + ":2:1: test: unknown field \"clokc\" (did you mean \"clock\"?)\n" +
 			p("keys.yaml") + ":4:5: conversation[0]: has no text (an item without text is {after: D} alone, which only advances the clock)\n" +
