@@ -53,6 +53,15 @@ func (r *Rules) Names() []string {
 	return names
 }
 
+// RuleLines returns the line of each rule in its file, by rule name.
+func (r *Rules) RuleLines() map[string]int {
+	lines := make(map[string]int, len(r.rules))
+	for _, x := range r.rules {
+		lines[x.name] = x.line
+	}
+	return lines
+}
+
 // BotConfig is the bot: section of a rules file.
 type BotConfig struct {
 	Name          string

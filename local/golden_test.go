@@ -233,7 +233,7 @@ func TestUpdate(t *testing.T) {
 		}
 		return out.String()
 	}
-	failB := "FAIL " + b + "\n" + b + ": rule \"weather\" fetched https://weather.example/now, which has no canned answer under fetch:\n1 passed, 1 failed\n"
+	failB := "FAIL " + b + "\n" + b + ":2:20: rule \"weather\" fetched https://weather.example/now, which has no canned answer under fetch:\n1 passed, 1 failed\n"
 	if got, want := run(), "updated "+GoldenPath(a)+"\n"+failB; got != want {
 		t.Errorf("first -update:\n%s\nwant:\n%s", got, want)
 	}

@@ -36,6 +36,7 @@ type TestOptions struct {
 	Update  bool           // rewrite the goldens instead of comparing
 	Verbose bool           // print each transcript
 	Run     *regexp.Regexp // only test files whose path matches
+	Cover   bool           // after the closing line, report which rules no test fired
 	Getenv  func(string) string
 }
 
@@ -57,6 +58,10 @@ func (r TestResult) ExitCode() int {
 	return 0
 }
 
+// ErrNoTests is the error of a run whose -run selects no test file: a
+// mistyped filter must not pass.
+var ErrNoTests = errors.New("-run selects no test file")
+
 // RunTests runs every selected test and writes one line per test file, a
 // diff for each failure, and the closing line "N passed, N failed" to w.
 func RunTests(ctx context.Context, opts TestOptions, w io.Writer) (TestResult, error) {
@@ -65,10 +70,9 @@ func RunTests(ctx context.Context, opts TestOptions, w io.Writer) (TestResult, e
 	if err != nil {
 		return res, err
 	}
-	rules := map[string]*engine.Rules{}
-	broken := map[string]bool{}
+	cov := &coverage{rules: map[string]*engine.Rules{}, fired: map[string]map[string]bool{}}
 	for _, path := range files {
-		ok, err := runTest(ctx, opts, path, rules, broken, w)
+		ok, err := runTest(ctx, opts, path, cov, w)
 		var list engine.ErrorList
 		switch {
 		case errors.As(err, &list):
@@ -85,7 +89,65 @@ func RunTests(ctx context.Context, opts TestOptions, w io.Writer) (TestResult, e
 		}
 	}
 	fmt.Fprintf(w, "%d passed, %d failed\n", res.Passed, res.Failed)
+	if opts.Cover {
+		cov.report(w)
+	}
 	return res, nil
+}
+
+// coverage holds the rules files the tests used, by path, and which of
+// their rules fired (SPEC §1, test -cover).
+type coverage struct {
+	order []string // rules files in the order the tests first used them
+	rules map[string]*engine.Rules
+
+	mu    sync.Mutex
+	fired map[string]map[string]bool // rules file -> rule name -> fired
+}
+
+// add records a compiled rules file.
+func (c *coverage) add(path string, rs *engine.Rules) {
+	c.order = append(c.order, path)
+	c.rules[path] = rs
+	c.fired[path] = map[string]bool{}
+}
+
+// firedIn returns the engine.Options.Fired hook for the rules file path.
+func (c *coverage) firedIn(path string) func(string) {
+	return func(rule string) {
+		c.mu.Lock()
+		c.fired[path][rule] = true
+		c.mu.Unlock()
+	}
+}
+
+// report writes "coverage: N of M rules fired (P%)" and a line for each
+// rule that never fired, rules files in first use order, rules in file order.
+func (c *coverage) report(w io.Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total, fired := 0, 0
+	var never []string
+	for _, path := range c.order {
+		rs := c.rules[path]
+		lines := rs.RuleLines()
+		for _, name := range rs.Names() {
+			total++
+			if c.fired[path][name] {
+				fired++
+				continue
+			}
+			never = append(never, fmt.Sprintf("never fired: %s (%s:%d)", name, path, lines[name]))
+		}
+	}
+	pct := 100.0
+	if total > 0 {
+		pct = 100 * float64(fired) / float64(total)
+	}
+	fmt.Fprintf(w, "coverage: %d of %d rules fired (%.1f%%)\n", fired, total, pct)
+	for _, l := range never {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // findTests lists the test files under paths, sorted.
@@ -103,21 +165,28 @@ func findTests(paths []string, run *regexp.Regexp) ([]string, error) {
 			files = append(files, p)
 			continue
 		}
-		matches, err := fs.Glob(os.DirFS(p), "*.yaml")
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range matches {
-			f := filepath.Join(p, m)
-			if !isRulesFile(f) {
+		// Tests may sit in subfolders; rules files may sit beside them.
+		err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && filepath.Ext(f) == ".yaml" && !isRulesFile(f) {
 				files = append(files, f)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	slices.Sort(files)
 	files = slices.Compact(files)
 	if run != nil {
+		n := len(files)
 		files = slices.DeleteFunc(files, func(f string) bool { return !run.MatchString(f) })
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%w: %q matches none of the %d test files under %s", ErrNoTests, run.String(), n, strings.Join(paths, ", "))
+		}
 	}
 	return files, nil
 }
@@ -146,7 +215,7 @@ func GoldenPath(test string) string {
 
 // runTest runs one test file. It returns an engine.ErrorList when the test
 // or its rules file has errors.
-func runTest(ctx context.Context, opts TestOptions, path string, cache map[string]*engine.Rules, broken map[string]bool, w io.Writer) (bool, error) {
+func runTest(ctx context.Context, opts TestOptions, path string, cov *coverage, w io.Writer) (bool, error) {
 	tf, err := ReadTestFile(path)
 	if err != nil {
 		var list engine.ErrorList
@@ -159,17 +228,13 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 	if rulesPath == "" {
 		rulesPath = opts.Rules
 	}
-	rs := cache[rulesPath]
+	rs := cov.rules[rulesPath]
 	if rs == nil {
-		src, err := regfile.Read(rulesPath, engine.MaxFileSize)
-		if err != nil {
-			return false, engine.ErrorList{{File: path, Msg: fmt.Sprintf("rules: %v", err)}}
-		}
-		rs, err = engine.Compile(rulesPath, src)
+		rs, err = tf.compileRules(rulesPath)
 		if err != nil {
 			return false, err
 		}
-		cache[rulesPath] = rs
+		cov.add(rulesPath, rs)
 	}
 
 	var transcript bytes.Buffer
@@ -197,6 +262,7 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 		Getenv:     getenv,
 		Logger:     slog.New(slog.DiscardHandler),
 		Memory:     mem,
+		Fired:      cov.firedIn(rulesPath),
 	})
 	sim := &Sim{Engine: eng, BotName: rs.Bot.Name, Now: now, Out: &transcript}
 	schedules := rs.Schedules()
@@ -204,6 +270,9 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 		stepErr := func(err error) error {
 			return engine.ErrorList{{File: path, Line: s.Line, Col: s.Col, Msg: err.Error()}}
 		}
+		// A fetch of this step's message, or of a schedule its after:
+		// passes, is this item's doing.
+		canned.setStep(fmt.Sprintf("%s:%d:%d", path, s.Line, s.Col))
 		end := clock.Add(s.After)
 		occs, err := occurrences(schedules, clock, end, MaxOccurrences)
 		if err != nil {
@@ -231,7 +300,7 @@ func runTest(ctx context.Context, opts TestOptions, path string, cache map[strin
 	golden := GoldenPath(path)
 	var problems []string
 	for _, u := range canned.unlisted() {
-		problems = append(problems, fmt.Sprintf("%s: rule %q fetched %s, which has no canned answer under fetch:", path, u.rule, u.url))
+		problems = append(problems, fmt.Sprintf("%s: rule %q fetched %s, which has no canned answer under fetch:", u.at, u.rule, u.url))
 	}
 	want, err := os.ReadFile(golden)
 	missing := errors.Is(err, fs.ErrNotExist)
@@ -344,17 +413,26 @@ type cannedTransport struct {
 	answers map[string]Canned
 
 	mu      sync.Mutex
+	step    string // FILE:LINE:COL of the conversation item being played
 	missing []fetchRef
 }
 
-type fetchRef struct{ rule, url string }
+// A fetchRef is an unlisted fetch: the rule, the URL, and the
+// FILE:LINE:COL of the conversation item that caused it.
+type fetchRef struct{ rule, url, at string }
+
+func (t *cannedTransport) setStep(at string) {
+	t.mu.Lock()
+	t.step = at
+	t.mu.Unlock()
+}
 
 func (t *cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	u := req.URL.String()
 	ans, ok := t.answers[u]
 	if !ok {
 		t.mu.Lock()
-		t.missing = append(t.missing, fetchRef{engine.RuleFromContext(req.Context()), u})
+		t.missing = append(t.missing, fetchRef{engine.RuleFromContext(req.Context()), u, t.step})
 		t.mu.Unlock()
 		return nil, fmt.Errorf("no canned answer for %s", u)
 	}

@@ -19,6 +19,7 @@ import (
 type TestFile struct {
 	Path         string
 	Rules        string // the rules file, relative to the working directory; "" for the default
+	RulesAt      [2]int // line and column of the rules: value, when given
 	Clock        time.Time
 	Seed         uint64
 	Fetch        map[string]Canned // canned answers by exact URL
@@ -60,6 +61,46 @@ func ReadTestFile(path string) (*TestFile, error) {
 	return tf, nil
 }
 
+// compileRules reads and compiles rulesPath, the rules file of the test.
+// A rules file that cannot be read is a problem at the test's rules: key.
+func (tf *TestFile) compileRules(rulesPath string) (*engine.Rules, error) {
+	src, err := regfile.Read(rulesPath, engine.MaxFileSize)
+	if err != nil {
+		return nil, engine.ErrorList{{File: tf.Path, Line: tf.RulesAt[0], Col: tf.RulesAt[1], Msg: fmt.Sprintf("rules: %v", err)}}
+	}
+	return engine.Compile(rulesPath, src)
+}
+
+// IsTestFile reports whether src is a test file rather than a rules file:
+// a YAML mapping with a conversation: key.
+func IsTestFile(src []byte) bool {
+	var doc map[string]yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil {
+		return false
+	}
+	_, ok := doc["conversation"]
+	return ok
+}
+
+// CheckTestFile checks the test file path as rulebot test reads it: its
+// own keys, its canned files, and its rules file (defaultRules when it
+// names none), compiled. Problems come back as an engine.ErrorList.
+func CheckTestFile(path, defaultRules string) (*TestFile, *engine.Rules, error) {
+	tf, err := ReadTestFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	rulesPath := tf.Rules
+	if rulesPath == "" {
+		rulesPath = defaultRules
+	}
+	rs, err := tf.compileRules(rulesPath)
+	if err != nil {
+		return tf, nil, err
+	}
+	return tf, rs, nil
+}
+
 func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 	tf := &TestFile{Path: path, Clock: DefaultClock, Seed: 1, Fetch: map[string]Canned{}}
 	root, ok := c.Parse(src)
@@ -79,6 +120,7 @@ func parseTestFile(c *yamlpos.Checker, path string, src []byte) *TestFile {
 	if p := top["rules"]; p != nil {
 		if s, ok := c.Str(p.Val, "rules"); ok {
 			tf.Rules = filepath.Join(dir, s)
+			tf.RulesAt = [2]int{p.Val.Line, p.Val.Column}
 		}
 	}
 	if p := top["clock"]; p != nil {

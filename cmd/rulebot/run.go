@@ -33,8 +33,8 @@ Usage:
                 [-http ADDR] [-watch] [-poll 1m]
   rulebot chat  [-rules F] [-memory FILE] [-watch]
                              talk to the rules locally: no Slack, no token
-  rulebot check [F...]       validate rules files; exit 1 on any error
-  rulebot test  [-rules F] [-update] [-v] [-run REGEX] [PATH...]
+  rulebot check [-rules F] [F...]  validate rules files (or test files); exit 1 on any error
+  rulebot test  [-rules F] [-update] [-v] [-run REGEX] [-cover] [PATH...]
                              golden conversation tests; default testdata/
   rulebot version
 
@@ -191,15 +191,19 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 
 func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
+	rulesFile := fs.String("rules", "", "a rules `file` to check, as a file named after the flags is")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	def := getenv("RULEBOT_RULES")
+	if def == "" {
+		def = "rules.yaml"
+	}
 	files := fs.Args()
+	if *rulesFile != "" {
+		files = append([]string{*rulesFile}, files...)
+	}
 	if len(files) == 0 {
-		def := getenv("RULEBOT_RULES")
-		if def == "" {
-			def = "rules.yaml"
-		}
 		files = []string{def}
 	}
 	failed := false
@@ -208,6 +212,12 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		if err != nil {
 			fmt.Fprintln(stdout, err)
 			failed = true
+			continue
+		}
+		if local.IsTestFile(src) {
+			if !checkTestFile(f, def, stdout) {
+				failed = true
+			}
 			continue
 		}
 		rs, err := engine.Compile(f, src)
@@ -231,16 +241,41 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	return nil
 }
 
+// checkTestFile checks the test file f as rulebot test reads it, with
+// defaultRules for a test that names no rules file, and reports whether
+// it is free of errors.
+func checkTestFile(f, defaultRules string, stdout io.Writer) bool {
+	tf, rs, err := local.CheckTestFile(f, defaultRules)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: a test file (it has conversation:), checked as rulebot test reads it:\n%v\n", f, err)
+		return false
+	}
+	for _, w := range rs.Warnings {
+		fmt.Fprintln(stdout, w)
+	}
+	fmt.Fprintf(stdout, "%s: test file ok (%s; rules %s: %s ok)\n", f, plural(len(tf.Conversation), "conversation item"), rs.File, plural(rs.Len(), "rule"))
+	return true
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func cmdTest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("test", stderr)
 	rulesPath := rulesFlag(fs, getenv)
 	update := fs.Bool("update", false, "rewrite the golden files from this run")
 	verbose := fs.Bool("v", false, "print every transcript")
 	runRE := fs.String("run", "", "only test files whose path matches this `regex`")
+	cover := fs.Bool("cover", false, "after the results, report which rules no test fired")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	opts := local.TestOptions{Rules: *rulesPath, Paths: fs.Args(), Update: *update, Verbose: *verbose, Getenv: getenv}
+	opts := local.TestOptions{Rules: *rulesPath, Paths: fs.Args(), Update: *update, Verbose: *verbose, Cover: *cover, Getenv: getenv}
 	if *runRE != "" {
 		re, err := regexp.Compile(*runRE)
 		if err != nil {
@@ -249,6 +284,9 @@ func cmdTest(ctx context.Context, args []string, getenv func(string) string, std
 		opts.Run = re
 	}
 	res, err := local.RunTests(ctx, opts, stdout)
+	if errors.Is(err, local.ErrNoTests) {
+		return &exitError{code: 1, msg: err.Error()}
+	}
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
