@@ -425,3 +425,65 @@ func TestSchemaModeline(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaAgreesWithLoader checks small files, one shape each, on both
+// the schema and the loader: they must agree on whether the file is good.
+func TestSchemaAgreesWithLoader(t *testing.T) {
+	s := compileSchema(t)
+	const head = "rules:\n  - name: a\n"
+	tests := []struct {
+		name, src string
+		ok        bool
+	}{
+		{"minimal", head + "    reply: hi\n", true},
+		{"reply list", head + "    reply: [hi, hello]\n", true},
+		{"reply empty list", head + "    reply: []\n", false},
+		{"reply blank", head + "    reply: \"  \"\n", false},
+		{"reply number", head + "    reply: 42\n", true},
+		{"command list", head + "    match: {command: [a, b]}\n    reply: hi\n", true},
+		{"two match keys", head + "    match: {command: a, regex: b}\n    reply: hi\n", false},
+		{"empty match", head + "    match: {}\n    reply: hi\n", false},
+		{"no name", "rules:\n  - reply: hi\n", false},
+		{"no action", head + "    help: x\n", false},
+		{"react only", head + "    react: thumbsup\n", true},
+		{"method lower", head + "    fetch: {url: \"https://x.example/\", method: post}\n", true},
+		{"method unknown", head + "    fetch: {url: \"https://x.example/\", method: FETCH}\n", false},
+		{"fetch no url", head + "    fetch: {method: GET}\n", false},
+		{"headers", head + "    fetch: {url: \"https://x.example/\", headers: {X-Key: \"{{ vars.k }}\"}}\nvars: {k: v}\n", true},
+		{"cooldown", head + "    reply: hi\n    cooldown: 1h30m\n", true},
+		{"cooldown number", head + "    reply: hi\n    cooldown: 30\n", false},
+		{"cooldown words", head + "    reply: hi\n    cooldown: 5 minutes\n", false},
+		{"size text", "bot: {fetch: {max_bytes: 512KiB, timeout: 2s}}\n" + head + "    reply: hi\n", true},
+		{"size number", "bot: {fetch: {max_bytes: 1000}}\n" + head + "    reply: hi\n", true},
+		{"size words", "bot: {fetch: {max_bytes: 1 megabyte}}\n" + head + "    reply: hi\n", false},
+		{"flood", "bot: {flood: 5/30s}\n" + head + "    reply: hi\n", true},
+		{"unfurl", "bot: {unfurl: {links: true}}\n" + head + "    reply: hi\n    unfurl: {media: false}\n", true},
+		{"unfurl unknown", head + "    reply: hi\n    unfurl: {images: false}\n", false},
+		{"write", head + "    remember: [{key: k, push: x, keep: 5, ttl: 1h}]\n", true},
+		{"write two ops", head + "    remember: [{key: k, set: x, add: 1}]\n", false},
+		{"write no op", head + "    remember: [{key: k}]\n", false},
+		{"write keep without push", head + "    remember: [{key: k, set: x, keep: 5}]\n", false},
+		{"write ttl with delete", head + "    remember: [{key: k, delete: true, ttl: 1h}]\n", false},
+		{"write delete false", head + "    remember: [{key: k, delete: false}]\n", false},
+		{"write no key", head + "    remember: [{set: x}]\n", false},
+		{"vars name", "vars: {my-var: 1}\n" + head + "    reply: hi\n", false},
+		{"version 1", "version: 1\n" + head + "    reply: hi\n", true},
+		{"version 2", "version: 2\n" + head + "    reply: hi\n", false},
+		{"unknown top key", "rule: []\n" + head + "    reply: hi\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, loadErr := engine.Compile("x.yaml", []byte(tt.src))
+			if (loadErr == nil) != tt.ok {
+				t.Fatalf("the loader says %v, the test expects ok=%v", loadErr, tt.ok)
+			}
+			v, err := yamlToJSON([]byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(v); (err == nil) != tt.ok {
+				t.Errorf("the schema says %v, the loader %v", err, loadErr)
+			}
+		})
+	}
+}
