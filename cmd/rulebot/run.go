@@ -36,6 +36,7 @@ Usage:
   rulebot check [-rules F] [F...]  validate rules files (or test files); exit 1 on any error
   rulebot test  [-rules F] [-update] [-v] [-run REGEX] [-cover] [PATH...]
                              golden conversation tests; default testdata/
+  rulebot schema             print the JSON Schema of rules.yaml, for editors
   rulebot version
 
 The rules file is -rules, else $RULEBOT_RULES, else ./rules.yaml. An
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return untilStopped(ctx, func() error { return cmdCheck(rest, getenv, stdout, stderr) })
 	case "test":
 		return untilStopped(ctx, func() error { return cmdTest(ctx, rest, getenv, stdout, stderr) })
+	case "schema":
+		_, err := stdout.Write(engine.Schema())
+		return err
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "rulebot", version())
 		return nil
