@@ -154,8 +154,98 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 			Msg: fmt.Sprintf("%s: %s", what, msg)})
 		return nil
 	}
+	if l.scope != nil {
+		if msg, at, warn := l.scope.check(prog.Node()); msg != "" {
+			if strings.Contains(src, "\n") {
+				off = -1
+			}
+			l.Problems = append(l.Problems, Problem{File: l.File, Line: n.Line, Col: scalarCol(n, off, at),
+				Msg: fmt.Sprintf("%s: %s", what, msg), Warning: warn})
+			if !warn {
+				return nil
+			}
+		}
+	}
 	l.funcs |= usedFuncs(prog, src)
 	return prog
+}
+
+// A scope is what a rule's match gives its expressions: groups and match
+// for a regex, args and rest for a command.
+type scope struct {
+	kind matchKind
+	re   *regexp.Regexp // for matchRegex
+}
+
+// check finds, in the compiled tree root, names the rule's match never
+// fills: match.NAME for a group the regex does not have, groups[N] past its
+// groups, groups or match without a regex (errors), and args or rest
+// without a command (a warning: they are always empty). It returns the
+// first problem and its rune column; an error before any warning.
+func (s *scope) check(root ast.Node) (msg string, col int, warn bool) {
+	var warnMsg string
+	warnCol := 0
+	bad := ast.Find(root, func(node ast.Node) bool {
+		if msg != "" {
+			return false // Find keeps the last node it was told true for
+		}
+		switch x := node.(type) {
+		case *ast.IdentifierNode:
+			switch x.Value {
+			case "groups", "match":
+				if s.kind != matchRegex {
+					msg = fmt.Sprintf("%s is always empty: the rule's match is not a regex", x.Value)
+				}
+			case "args", "rest":
+				if s.kind != matchCommand && warnMsg == "" {
+					warnMsg = fmt.Sprintf("%s is always empty: the rule's match is not a command", x.Value)
+					warnCol = x.Location().From
+				}
+			}
+		case *ast.MemberNode:
+			id, ok := x.Node.(*ast.IdentifierNode)
+			if !ok || s.kind != matchRegex {
+				return false
+			}
+			switch p := x.Property.(type) {
+			case *ast.StringNode:
+				if id.Value == "match" && s.re.SubexpIndex(p.Value) < 0 {
+					msg = fmt.Sprintf("match.%s: the regex has no group named %s (%s)", p.Value, p.Value, s.groupNames())
+				}
+			case *ast.IntegerNode:
+				if n := s.re.NumSubexp(); id.Value == "groups" && p.Value > n {
+					msg = fmt.Sprintf("groups[%d]: the regex has %s, so groups goes from groups[0], the whole match, to groups[%d]",
+						p.Value, plural(n, "group"), n)
+				}
+			}
+		}
+		return msg != ""
+	})
+	if bad != nil {
+		return msg, bad.Location().From, false
+	}
+	return warnMsg, warnCol, warnMsg != ""
+}
+
+// groupNames lists the regex's named groups for a message.
+func (s *scope) groupNames() string {
+	var names []string
+	for _, name := range s.re.SubexpNames() {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "it has no named groups; name one with (?P<name>...)"
+	}
+	return "it has " + strings.Join(names, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // envProblem checks the calls of env in the compiled tree: each must name
