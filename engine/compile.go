@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"reflect"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -140,7 +142,7 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 		}
 		l.Problems = append(l.Problems, Problem{
 			File: l.File, Line: n.Line, Col: scalarCol(n, off, col),
-			Msg: fmt.Sprintf("%s: %s", what, friendlyExprError(msg, src, col)),
+			Msg: fmt.Sprintf("%s: %s", what, friendlyExprError(msg, src, col, l.env)),
 		})
 		return nil
 	}
@@ -152,8 +154,98 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 			Msg: fmt.Sprintf("%s: %s", what, msg)})
 		return nil
 	}
+	if l.scope != nil {
+		if msg, at, warn := l.scope.check(prog.Node()); msg != "" {
+			if strings.Contains(src, "\n") {
+				off = -1
+			}
+			l.Problems = append(l.Problems, Problem{File: l.File, Line: n.Line, Col: scalarCol(n, off, at),
+				Msg: fmt.Sprintf("%s: %s", what, msg), Warning: warn})
+			if !warn {
+				return nil
+			}
+		}
+	}
 	l.funcs |= usedFuncs(prog, src)
 	return prog
+}
+
+// A scope is what a rule's match gives its expressions: groups and match
+// for a regex, args and rest for a command.
+type scope struct {
+	kind matchKind
+	re   *regexp.Regexp // for matchRegex
+}
+
+// check finds, in the compiled tree root, names the rule's match never
+// fills: match.NAME for a group the regex does not have, groups[N] past its
+// groups, groups or match without a regex (errors), and args or rest
+// without a command (a warning: they are always empty). It returns the
+// first problem and its rune column; an error before any warning.
+func (s *scope) check(root ast.Node) (msg string, col int, warn bool) {
+	var warnMsg string
+	warnCol := 0
+	bad := ast.Find(root, func(node ast.Node) bool {
+		if msg != "" {
+			return false // Find keeps the last node it was told true for
+		}
+		switch x := node.(type) {
+		case *ast.IdentifierNode:
+			switch x.Value {
+			case "groups", "match":
+				if s.kind != matchRegex {
+					msg = fmt.Sprintf("%s is always empty: the rule's match is not a regex", x.Value)
+				}
+			case "args", "rest":
+				if s.kind != matchCommand && warnMsg == "" {
+					warnMsg = fmt.Sprintf("%s is always empty: the rule's match is not a command", x.Value)
+					warnCol = x.Location().From
+				}
+			}
+		case *ast.MemberNode:
+			id, ok := x.Node.(*ast.IdentifierNode)
+			if !ok || s.kind != matchRegex {
+				return false
+			}
+			switch p := x.Property.(type) {
+			case *ast.StringNode:
+				if id.Value == "match" && s.re.SubexpIndex(p.Value) < 0 {
+					msg = fmt.Sprintf("match.%s: the regex has no group named %s (%s)", p.Value, p.Value, s.groupNames())
+				}
+			case *ast.IntegerNode:
+				if n := s.re.NumSubexp(); id.Value == "groups" && p.Value > n {
+					msg = fmt.Sprintf("groups[%d]: the regex has %s, so groups goes from groups[0], the whole match, to groups[%d]",
+						p.Value, plural(n, "group"), n)
+				}
+			}
+		}
+		return msg != ""
+	})
+	if bad != nil {
+		return msg, bad.Location().From, false
+	}
+	return warnMsg, warnCol, warnMsg != ""
+}
+
+// groupNames lists the regex's named groups for a message.
+func (s *scope) groupNames() string {
+	var names []string
+	for _, name := range s.re.SubexpNames() {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "it has no named groups; name one with (?P<name>...)"
+	}
+	return "it has " + strings.Join(names, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // envProblem checks the calls of env in the compiled tree: each must name
@@ -210,18 +302,92 @@ func forbiddenEnv(name string) bool {
 
 var structType = regexp.MustCompile(`^type (struct \{.*\}|engine\.expr(\w+)) has no field (\w+)$`)
 
-// friendlyExprError rewrites messages that name Go types. src is the
-// expression and col the (0-based, in runes) column expr gave for msg.
-func friendlyExprError(msg, src string, col int) string {
+// friendlyExprError rewrites messages that name Go types, and adds a
+// "did you mean" to unknown names close to a known one. src is the
+// expression, col the (0-based, in runes) column expr gave for msg and env
+// the environment it was compiled against.
+func friendlyExprError(msg, src string, col int, env map[string]any) string {
+	if name, ok := strings.CutPrefix(msg, "unknown name "); ok && !strings.ContainsAny(name, " .") {
+		return msg + suggest(name, slices.Sorted(maps.Keys(env)))
+	}
 	if m := structType.FindStringSubmatch(msg); m != nil {
-		if m[2] != "" {
-			return fmt.Sprintf("unknown name %s.%s", strings.ToLower(m[2]), m[3])
+		path := strings.ToLower(m[2]) + "." + m[3]
+		if m[2] == "" {
+			// A vars struct: name the field by the path written before it.
+			path = memberPath(src, col, m[3], "vars")
 		}
-		// A vars struct: name the field by the path written before it.
-		return fmt.Sprintf("unknown name %s", memberPath(src, col, m[3], "vars"))
+		return "unknown name " + path + suggestPath(path, env)
 	}
 	msg = strings.ReplaceAll(msg, "engine.expr", "")
 	return strings.TrimSpace(replaceStructTypes(msg, "a map"))
+}
+
+// suggestPath returns a "did you mean" for the unknown dotted path, such as
+// user.nmae, naming a field of the same parent in env; "" if none is close.
+func suggestPath(path string, env map[string]any) string {
+	i := strings.LastIndexByte(path, '.')
+	parent, field := path[:i], path[i+1:]
+	names := strings.Split(parent, ".")
+	v := reflect.ValueOf(env[names[0]])
+	for _, name := range names[1:] {
+		if v = fieldByTag(v, name); !v.IsValid() {
+			return ""
+		}
+	}
+	v = deref(v)
+	if !v.IsValid() || v.Kind() != reflect.Struct {
+		return ""
+	}
+	var known []string
+	for i := range v.NumField() {
+		if tag := v.Type().Field(i).Tag.Get("expr"); tag != "" {
+			known = append(known, tag)
+		}
+	}
+	if s := suggest(field, known); s != "" {
+		return yamlpos.Suggest(path, []string{parent + "." + strings.Split(s, `"`)[1]})
+	}
+	return ""
+}
+
+// suggest is yamlpos.Suggest trying first the known names that begin with
+// the same letter as name: typos are rarer there, so txt is taken for text
+// rather than bot.
+func suggest(name string, known []string) string {
+	known = slices.Clone(known)
+	slices.SortStableFunc(known, func(a, b string) int {
+		return cmp.Compare(sameStart(b, name), sameStart(a, name))
+	})
+	return yamlpos.Suggest(name, known)
+}
+
+func sameStart(a, b string) int {
+	if a != "" && b != "" && a[0] == b[0] {
+		return 1
+	}
+	return 0
+}
+
+// deref unwraps interfaces and pointers.
+func deref(v reflect.Value) reflect.Value {
+	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) {
+		v = v.Elem()
+	}
+	return v
+}
+
+// fieldByTag returns the field of struct v tagged expr:"name".
+func fieldByTag(v reflect.Value, name string) reflect.Value {
+	v = deref(v)
+	if !v.IsValid() || v.Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("expr") == name {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
 }
 
 // memberPath returns the dotted path, such as vars.a.b, that ends with the

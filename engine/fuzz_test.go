@@ -118,8 +118,12 @@ func FuzzCompile(f *testing.F) {
 // echo is a rules file that puts user text into a reply every way it can.
 const echo = `
 rules:
+  - name: echo-command
+    match: {command: echo}
+    reply: "{{ text }}|{{ raw }}|{{ args }}|{{ rest }}|{{ user.name }}"
   - name: echo
-    reply: "{{ text }}|{{ raw }}|{{ args }}|{{ rest }}|{{ groups }}|{{ match }}|{{ user.name }}"
+    match: {regex: '(?s)^(?P<all>.*)$'}
+    reply: "{{ text }}|{{ raw }}|{{ groups }}|{{ match }}|{{ user.name }}"
 `
 
 // slackSafe matches text in which user input cannot form a mention, a

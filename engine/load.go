@@ -146,6 +146,7 @@ type loader struct {
 	bot  BotConfig
 
 	funcs     funcSet // the functions bound per message that expressions call
+	scope     *scope  // the match of the rule being compiled; nil: unknown
 	varValues int     // values read from vars: so far, aliases counted each time
 }
 
@@ -598,10 +599,11 @@ func (l *loader) rule(i int, n *yaml.Node, seen map[string]*yaml.Node) *rule {
 			r.help = strings.TrimSpace(s)
 		}
 	}
-	if p := m["match"]; p != nil {
-		if !l.match(r, p.Val, what) {
-			fail()
-		}
+	if p := m["match"]; p == nil || l.match(r, p.Val, what) {
+		l.scope = &scope{kind: r.kind, re: r.re}
+		defer func() { l.scope = nil }()
+	} else {
+		fail()
 	}
 	if p := m["addressed"]; p != nil {
 		if b, ok := l.Bool(p.Val, what+": addressed"); ok {

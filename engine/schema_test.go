@@ -315,6 +315,7 @@ var (
 		"expr",       // unknown names, type errors
 		"exprdepth",  // expressions nested too deep
 		"floodcount", // 0/1m: the count is out of range
+		"groups",     // match.NAME and groups[N] the regex does not have
 		"multidoc",   // a second YAML document
 		"regex",      // RE2 syntax
 		"template",   // unclosed {{
