@@ -171,7 +171,8 @@ func scheduleNames(rs *engine.Rules) []string {
 }
 
 // ChatScript runs a conversation read line by line from in, writing its
-// transcript to sim.Out, until EOF or ctx ends. It returns ctx.Err() as soon
+// transcript to sim.Out, until EOF, /quit or ctx ends; mistakes, /help
+// and notices go to errOut. It returns ctx.Err() as soon
 // as ctx ends, even while it waits for a line or a rule is being evaluated;
 // that work is then left running, for the caller to exit.
 func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
