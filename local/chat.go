@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 
 	"golang.org/x/term"
 
@@ -24,33 +26,66 @@ const (
 
 // ParseChatLine reads one line of rulebot chat: a message from "you" in
 // #general, written as in a test conversation. "/as NAME TEXT" sends TEXT
-// as NAME, "/dm TEXT" sends it as a direct message to the bot; the two
-// combine ("/as bob /dm hi"). Blank lines give ok == false. "/fire NAME"
-// is not a message: see ParseFire.
+// as NAME, "/dm TEXT" sends it as a direct message to the bot, "/in #CHAN
+// TEXT" posts it in another channel and "/thread TEXT" posts it in the
+// thread of the channel's last top-level message (as a test's thread:
+// true); they combine ("/as bob /in #ops /thread hi"). Blank lines give
+// ok == false. Any other /word at the start is refused with a hint, never
+// sent as text. "/fire NAME", "/help", "/reload" and "/quit" are not
+// messages: chat handles them first.
 func ParseChatLine(line string) (p Post, ok bool, err error) {
 	p = Post{User: ChatUser, Channel: ChatChannel}
 	text := strings.TrimSpace(line)
+	in := false
 	for {
-		switch {
-		case strings.HasPrefix(text, "/as ") || text == "/as":
-			name, rest, _ := strings.Cut(strings.TrimSpace(text[3:]), " ")
+		cmd, rest := command(text)
+		switch cmd {
+		case "":
+		case "/as":
+			name, after, _ := strings.Cut(rest, " ")
 			name = strings.TrimPrefix(name, "@")
 			if !nameRE.MatchString(name) {
 				return p, false, fmt.Errorf("usage: /as NAME TEXT")
 			}
-			p.User, text = name, strings.TrimSpace(rest)
+			p.User, text = name, strings.TrimSpace(after)
 			continue
-		case strings.HasPrefix(text, "/dm ") || text == "/dm":
-			p.DM, text = true, strings.TrimSpace(text[3:])
+		case "/dm":
+			p.DM, text = true, rest
 			continue
+		case "/in":
+			name, after, _ := strings.Cut(rest, " ")
+			name = strings.TrimPrefix(name, "#")
+			if !nameRE.MatchString(name) {
+				return p, false, fmt.Errorf("usage: /in #CHANNEL TEXT")
+			}
+			p.Channel, text, in = name, strings.TrimSpace(after), true
+			continue
+		case "/thread":
+			p.Thread, text = true, rest
+			continue
+		default:
+			return p, false, fmt.Errorf("unknown command %s: try /help", cmd)
 		}
 		break
+	}
+	if in && p.DM {
+		return p, false, errors.New("/in and /dm do not combine: a direct message is in no channel")
 	}
 	if text == "" {
 		return p, false, nil
 	}
 	p.Text = text
 	return p, true, nil
+}
+
+// command splits text that starts with a chat command ("/" and a letter)
+// into the command and the rest, trimmed; cmd is "" when there is none.
+func command(text string) (cmd, rest string) {
+	if len(text) < 2 || text[0] != '/' || !unicode.IsLetter(rune(text[1])) {
+		return "", text
+	}
+	cmd, rest, _ = strings.Cut(text, " ")
+	return cmd, strings.TrimSpace(rest)
 }
 
 // ParseFire reports whether line is chat's "/fire NAME", which fires the
@@ -63,10 +98,35 @@ func ParseFire(line string) (name string, ok bool) {
 	return strings.TrimSpace(text[len("/fire"):]), true
 }
 
-// chatLine handles one line of chat: a message, or /fire NAME. A mistake
-// in the line (a bad /as, an unknown schedule) is returned as mistake, to
-// be shown to the person; err is a failure to write the transcript.
-func chatLine(ctx context.Context, sim *Sim, line string) (mistake, err error) {
+// chatHelp lists the chat commands, for /help.
+const chatHelp = `TEXT               say TEXT in #general, as you
+/as NAME TEXT      say it as NAME
+/dm TEXT           say it in a direct message to the bot
+/in #CHANNEL TEXT  say it in another channel
+/thread TEXT       say it in the thread of the channel's last top-level message
+                   (these combine: /as bob /in #ops /thread TEXT)
+/fire NAME         fire the schedule rule NAME now
+/reload            read the rules file again
+/help              this list
+/quit              quit (so does Ctrl-D)
+`
+
+// chatLine handles one line of chat: a message, /fire NAME, /help or
+// /reload; help goes to screen. A mistake in the line (a bad /as, an
+// unknown schedule or command) is returned as mistake, to be shown to the
+// person; err is a failure to write the transcript.
+func chatLine(ctx context.Context, sim *Sim, line string, screen io.Writer) (mistake, err error) {
+	switch strings.TrimSpace(line) {
+	case "/help":
+		_, err = io.WriteString(screen, chatHelp)
+		return nil, err
+	case "/reload":
+		if sim.Reload == nil {
+			return errors.New("/reload: there is no rules file to reload here"), nil
+		}
+		sim.Reload(ctx) // says how it went as a notice
+		return nil, nil
+	}
 	if name, ok := ParseFire(line); ok {
 		if bad := checkSchedule(sim.Engine.Rules(), name); bad != nil {
 			return bad, nil
@@ -111,7 +171,8 @@ func scheduleNames(rs *engine.Rules) []string {
 }
 
 // ChatScript runs a conversation read line by line from in, writing its
-// transcript to sim.Out, until EOF or ctx ends. It returns ctx.Err() as soon
+// transcript to sim.Out, until EOF, /quit or ctx ends; mistakes, /help
+// and notices go to errOut. It returns ctx.Err() as soon
 // as ctx ends, even while it waits for a line or a rule is being evaluated;
 // that work is then left running, for the caller to exit.
 func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
@@ -119,10 +180,13 @@ func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 }
 
 func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
+	flush := func() {}
 	if sim.Notices != nil {
 		w := &lockedWriter{w: errOut}
 		errOut = w
-		defer relay(sim.Notices, w)()
+		r := startRelay(sim.Notices, w)
+		defer r.stop()
+		flush = r.flush
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -132,10 +196,14 @@ func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		mistake, err := chatLine(ctx, sim, sc.Text())
+		if strings.TrimSpace(sc.Text()) == "/quit" {
+			return nil
+		}
+		mistake, err := chatLine(ctx, sim, sc.Text(), errOut)
 		if err != nil {
 			return err
 		}
+		flush() // the rule's warnings, or how a reload went, come first
 		if mistake != nil {
 			fmt.Fprintf(errOut, "line %d: %v\n", n, mistake)
 		}
@@ -174,17 +242,22 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 	t := term.NewTerminal(rw, ChatUser+"> ")
 	sim.Out = t
 	sim.HidePeople = true
+	flush := func() {}
 	if sim.Notices != nil {
-		defer relay(sim.Notices, t)() // a Terminal's Write redraws the prompt and the line typed
+		r := startRelay(sim.Notices, t) // a Terminal's Write redraws the prompt and the line typed
+		defer r.stop()
+		flush = r.flush
 	}
-	fmt.Fprintf(t, "Talking to %s in #%s as %s. /as NAME TEXT speaks as someone else, /dm TEXT is a direct message, Ctrl-D quits.\n", sim.BotName, ChatChannel, ChatUser)
+	fmt.Fprintf(t, "Talking to %s in #%s as %s. /as NAME TEXT speaks as someone else, /dm TEXT is a direct message, /help lists the rest, /quit or Ctrl-D quits.\n", sim.BotName, ChatChannel, ChatUser)
 	if names := scheduleNames(sim.Engine.Rules()); len(names) > 0 {
 		fmt.Fprintf(t, "Schedules do not fire on their own here: /fire NAME fires one now (%s).\n", strings.Join(names, ", "))
 	}
 	for ctx.Err() == nil {
 		line, err := t.ReadLine()
 		if errors.Is(err, io.EOF) {
-			return nil
+			// Ctrl-D: end the prompt's line, so the shell's starts afresh.
+			_, err = io.WriteString(rw, "\r\n")
+			return err
 		}
 		if err != nil {
 			return err
@@ -192,7 +265,8 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 		if strings.TrimSpace(line) == "/quit" {
 			return nil
 		}
-		mistake, err := chatLine(ctx, sim, line)
+		mistake, err := chatLine(ctx, sim, line, t)
+		flush() // the rule's warnings, or how a reload went, before the next prompt
 		if mistake == nil {
 			mistake = err
 		}
@@ -203,26 +277,63 @@ func chatTerminal(ctx context.Context, sim *Sim, rw io.ReadWriter) error {
 	return ctx.Err()
 }
 
-// relay writes each notice to w, one per line, until the returned stop is
-// called.
-func relay(notices <-chan string, w io.Writer) (stop func()) {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case n := <-notices:
-				fmt.Fprintln(w, n)
-			}
+// A relay writes each notice to w, one per line, as it comes, until
+// stopped.
+type relay struct {
+	notices <-chan string
+	w       io.Writer
+	flushes chan chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func startRelay(notices <-chan string, w io.Writer) *relay {
+	r := &relay{notices: notices, w: w, flushes: make(chan chan struct{}),
+		done: make(chan struct{}), stopped: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *relay) run() {
+	defer close(r.stopped)
+	for {
+		select {
+		case <-r.done:
+			r.drain()
+			return
+		case ack := <-r.flushes:
+			r.drain()
+			close(ack)
+		case n := <-r.notices:
+			fmt.Fprintln(r.w, n)
 		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
 	}
+}
+
+// drain writes the notices already sent.
+func (r *relay) drain() {
+	for {
+		select {
+		case n := <-r.notices:
+			fmt.Fprintln(r.w, n)
+		default:
+			return
+		}
+	}
+}
+
+// flush returns once the notices sent so far are written, so that what a
+// line caused is said before what comes after it.
+func (r *relay) flush() {
+	ack := make(chan struct{})
+	r.flushes <- ack
+	<-ack
+}
+
+// stop writes the notices sent so far and ends the relay.
+func (r *relay) stop() {
+	close(r.done)
+	<-r.stopped
 }
 
 // lockedWriter serializes writes to w.
@@ -235,4 +346,68 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// NoticeHandler is a slog handler for chat's engine: it turns each warning
+// (and error) into one readable notice, such as "(rule greet failed: …)",
+// and sends it to notices, which a chat prints above its prompt (see
+// Sim.Notices) where a log line would garble the screen. A notice that
+// finds notices full is dropped, never blocking a rule; give notices room.
+func NoticeHandler(notices chan<- string) slog.Handler {
+	return &noticeHandler{notices: notices}
+}
+
+type noticeHandler struct {
+	notices chan<- string
+	attrs   []slog.Attr
+}
+
+func (h *noticeHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *noticeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &noticeHandler{notices: h.notices, attrs: append(slices.Clip(h.attrs), attrs...)}
+}
+
+func (h *noticeHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *noticeHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.notices <- noticeText(r, h.attrs):
+	default:
+	}
+	return nil
+}
+
+// noticeText is the notice of a log record: its message, naming the rule
+// it is about, and its error, in parentheses.
+func noticeText(r slog.Record, attrs []slog.Attr) string {
+	var rule, why string
+	see := func(a slog.Attr) bool {
+		switch a.Key {
+		case "rule":
+			rule = a.Value.String()
+		case "error":
+			why = a.Value.String()
+		}
+		return true
+	}
+	for _, a := range attrs {
+		see(a)
+	}
+	r.Attrs(see)
+	msg := r.Message
+	if rule != "" {
+		switch {
+		case strings.HasPrefix(msg, "rule "):
+			msg = "rule " + rule + " " + msg[len("rule "):]
+		case strings.HasPrefix(msg, "schedule rule "):
+			msg = "schedule rule " + rule + " " + msg[len("schedule rule "):]
+		default:
+			msg = "rule " + rule + ": " + msg
+		}
+	}
+	if why != "" {
+		msg += ": " + why
+	}
+	return "(" + msg + ")"
 }

@@ -100,6 +100,19 @@ func TestParseChatLine(t *testing.T) {
 		{"/dm /as @bob hi", Post{User: "bob", Channel: "general", DM: true, Text: "hi"}, true, false},
 		{"/as", Post{}, false, true},
 		{"/dm", Post{}, false, false},
+		{"/in #ops deploy now", Post{User: "you", Channel: "ops", Text: "deploy now"}, true, false},
+		{"/in ops hi", Post{User: "you", Channel: "ops", Text: "hi"}, true, false},
+		{"/as bob /in #random king", Post{User: "bob", Channel: "random", Text: "king"}, true, false},
+		{"/in", Post{}, false, true},
+		{"/in #no/pe hi", Post{}, false, true},
+		{"/in #ops /dm hi", Post{}, false, true},
+		{"/thread me too", Post{User: "you", Channel: "general", Thread: true, Text: "me too"}, true, false},
+		{"/in #ops /thread /as bob done", Post{User: "bob", Channel: "ops", Thread: true, Text: "done"}, true, false},
+		{"/foo bar", Post{}, false, true},
+		{"/shrug", Post{}, false, true},
+		{"/as bob /nope hi", Post{}, false, true},
+		{"a /foo in the middle", Post{User: "you", Channel: "general", Text: "a /foo in the middle"}, true, false},
+		{"/ alone", Post{User: "you", Channel: "general", Text: "/ alone"}, true, false},
 	}
 	for _, tt := range tests {
 		p, ok, err := ParseChatLine(tt.line)

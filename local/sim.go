@@ -46,6 +46,10 @@ type Sim struct {
 	// (never garbling the line being typed), else to the error output.
 	Notices <-chan string
 
+	// Reload, when set, reads the rules file again for chat's /reload,
+	// saying how it went as a notice.
+	Reload func(ctx context.Context)
+
 	seq     int
 	lastTop map[string]string // channel id → ts of the last top-level message a person sent
 }

@@ -148,7 +148,10 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 		defer f.Close()
 		mem = f
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The chat's screen says what went wrong, and how a reload went, in
+	// readable lines above the prompt; log lines would garble it.
+	notices := make(chan string, 64)
+	logger := slog.New(local.NoticeHandler(notices))
 	eng := engine.New(rs, engine.Options{
 		BotUserID:  local.BotUserID,
 		HTTPClient: nil, // the engine's own: it connects only where bot.fetch.allow allows
@@ -156,24 +159,22 @@ func cmdChat(ctx context.Context, args []string, getenv func(string) string, std
 		Logger:     logger,
 		Memory:     mem,
 	})
-	sim := &local.Sim{Engine: eng, BotName: rs.Bot.Name, Now: time.Now, Out: stdout}
+	chatCtx, stopChat := context.WithCancel(ctx)
+	defer stopChat()
+	rl := &reloader{src: src, eng: eng, log: slog.New(slog.DiscardHandler), notify: func(msg string) {
+		select {
+		case notices <- msg:
+		case <-chatCtx.Done():
+		}
+	}}
+	sim := &local.Sim{Engine: eng, BotName: rs.Bot.Name, Now: time.Now, Out: stdout,
+		Notices: notices, Reload: func(ctx context.Context) { rl.fetch(ctx) }}
 	if *watch {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
 		w, err := rulesrc.NewWatcher(src.Name(), rulesrc.DefaultDebounce, logger)
 		if err != nil {
 			return &exitError{code: 2, msg: fmt.Sprintf("-watch: %v", err)}
 		}
-		notices := make(chan string, 16)
-		sim.Notices = notices
-		// The chat's screen says how a reload went; the log would garble it.
-		rl := &reloader{src: src, eng: eng, log: slog.New(slog.DiscardHandler), notify: func(msg string) {
-			select {
-			case notices <- msg:
-			case <-watchCtx.Done():
-			}
-		}}
-		go w.Run(watchCtx, func() { rl.fetch(watchCtx) })
+		go w.Run(chatCtx, func() { rl.fetch(chatCtx) })
 	}
 	in, _ := stdin.(*os.File)
 	out, _ := stdout.(*os.File)
