@@ -74,8 +74,5 @@ func TestProcessHostileExpressions(t *testing.T) {
 		t.Errorf("after the refused reload: reply %q, want one", got)
 	}
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(10 * time.Second)
 }

@@ -85,8 +85,5 @@ func TestProcessReloadFIFO(t *testing.T) {
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
 		t.Fatalf("after the good reload: reply %q, want two", got)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(10 * time.Second)
 }

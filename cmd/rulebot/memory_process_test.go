@@ -86,10 +86,7 @@ func score(t *testing.T, ctx context.Context, dir string, env []string, args ...
 	if err != nil {
 		t.Fatalf("score reply %q", got)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM:\n%s", code, p.logText())
-	}
+	p.stop(15 * time.Second)
 	return n
 }
 

@@ -225,10 +225,7 @@ rules:
 		{"rulebot_rule_fires_total", "rule=w"}:        0,
 	})
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(15 * time.Second)
 }
 
 // rulesServer serves a rules file over HTTP with an ETag, as a raw GitHub
@@ -337,10 +334,7 @@ func TestProcessRulesURL(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	p.waitLog("rules reloaded: 1 rules", 2)
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(15 * time.Second)
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	for _, a := range srv.auth {
@@ -419,10 +413,7 @@ func TestProcessWatch(t *testing.T) {
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "four" {
 		t.Errorf("after a good save: reply %q, want four", got)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(15 * time.Second)
 	// One reload per save: two good ones, one bad.
 	log := p.logText()
 	if n, m := strings.Count(log, "rules reloaded"), strings.Count(log, "reload failed"); n != 2 || m != 1 {
@@ -524,10 +515,7 @@ func TestProcessScheduleMetrics(t *testing.T) {
 		{"rulebot_rule_fires_total", "rule=v"}:        0,
 		{"rulebot_messages_total", ""}:                0,
 	})
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(15 * time.Second)
 }
 
 // TestProcessHealthzStopping: /healthz is 200 when connected, and 503

@@ -140,6 +140,15 @@ func (p *proc) wait(limit time.Duration) int {
 	}
 }
 
+// stop sends SIGTERM and expects a clean exit (status 0) within limit.
+func (p *proc) stop(limit time.Duration) {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(limit); code != 0 {
+		p.t.Errorf("exit %d after SIGTERM:\n%s", code, p.logText())
+	}
+}
+
 func slackEnv(fake *slackfake.Server, rules string) []string {
 	return []string{
 		"SLACK_BOT_TOKEN=" + slackfake.DefaultBotToken,
@@ -198,10 +207,7 @@ func TestProcessReload(t *testing.T) {
 	p.waitLog("reload failed; keeping the old rules", 1)
 	reload("rules:\n  - {name: v, match: {command: v}, reply: four}\n", "rules reloaded: 1 rules", "four")
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(10 * time.Second)
 	if log := p.logText(); strings.Contains(log, slackfake.DefaultBotToken) || strings.Contains(log, slackfake.DefaultAppToken) {
 		t.Errorf("a log line holds a token:\n%s", log)
 	}
@@ -371,10 +377,7 @@ func TestProcessSIGHUPDuringStartup(t *testing.T) {
 	if got := say(t, ctx, fake, "<@UBOT> v").Text; got != "two" {
 		t.Errorf("reply %q, want the reloaded rules' %q", got, "two")
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(10 * time.Second)
 }
 
 // TestProcessSIGTERMDuringStartup stops the process while auth.test hangs:

@@ -154,10 +154,7 @@ func stopAll(t *testing.T, procs []*proc) {
 		if p.cmd.ProcessState != nil {
 			continue
 		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(15 * time.Second); code != 0 {
-			t.Errorf("exit %d after SIGTERM:\n%s", code, p.logText())
-		}
+		p.stop(15 * time.Second)
 	}
 }
 

@@ -61,10 +61,7 @@ func TestProcessSchedule(t *testing.T) {
 	if second := tick(); second != first+10 {
 		t.Errorf("occurrences %d then %d; want one every 10s", first, second)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d after SIGTERM", code)
-	}
+	p.stop(15 * time.Second)
 	seen := map[string]bool{}
 	for _, post := range fake.Posts() {
 		if seen[post.Text] {
@@ -112,9 +109,6 @@ func TestProcessScheduleReplicas(t *testing.T) {
 		first = post.Text
 	}
 	for _, p := range procs {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(15 * time.Second); code != 0 {
-			t.Errorf("exit %d after SIGTERM", code)
-		}
+		p.stop(15 * time.Second)
 	}
 }
