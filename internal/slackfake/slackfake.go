@@ -243,6 +243,7 @@ type Server struct {
 	chanOrder []string            // channel IDs in the order conversations.list lists them
 	chanPos   map[string]int      // ID → index in chanOrder
 	dms       map[string]string   // user ID → the bot's DM with them
+	ev        eventModel          // bots and messages, for events (events.go)
 	calls     map[string]int      // Web API method → calls
 	failures  map[string][]failure
 

@@ -265,13 +265,26 @@ func (s *Server) receiveRTM(c *wsConn, msg []byte) {
 
 // SendRTM writes event, encoded with encoding/json (pass a json.RawMessage to
 // send bytes as they are), to every live RTM connection, first waiting for
-// one if there is none. A message event (a map[string]any) in a channel the
-// fake does not know adds the channel, with the bot and the author as
-// members, as SendEvent does.
+// one if there is none. It is for events SayRTM cannot build: a message
+// event (a map[string]any) gets the fields Slack always sends that it
+// lacks (event_ts; team and client_msg_id for a person's message), and in a
+// channel the fake does not know adds the channel, with the bot and the
+// author as members, as SendEvent does.
 func (s *Server) SendRTM(ctx context.Context, event any) error {
 	if m, ok := event.(map[string]any); ok {
 		s.noteEvent(m)
+		m = maps.Clone(m)
+		s.mu.Lock()
+		s.fillLocked(m, true)
+		s.mu.Unlock()
+		event = m
 	}
+	return s.writeRTM(ctx, event)
+}
+
+// writeRTM writes event to every live RTM connection, first waiting for
+// one if there is none.
+func (s *Server) writeRTM(ctx context.Context, event any) error {
 	msg, err := json.Marshal(event)
 	if err != nil {
 		return err
