@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -477,5 +479,59 @@ func TestDialAuthTest(t *testing.T) {
 				t.Errorf("the error shows the token")
 			}
 		})
+	}
+}
+
+// TestDirectMessages: a DM to the bot is addressed without a mention, is
+// answered in the DM, and a mention in a DM (which Slack sends without an
+// app_mention twin) or in a private channel (with one) is answered once.
+func TestDirectMessages(t *testing.T) {
+	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
+		fake.AddConversations(slackfake.Conversation{ID: "GSECRET", Name: "secret", Private: true, Members: []string{"UALICE"}})
+		h := start(t, fake, kind, testRules)
+		h.say(slackfake.Message{DM: true, Text: "hi"})
+		if p := h.post(); p.Channel != fake.DM("UALICE") || p.Text != "hi alice in alice" {
+			t.Errorf("answer to a DM = %+v; want %q in %s", p, "hi alice in alice", fake.DM("UALICE"))
+		}
+		h.say(slackfake.Message{DM: true, Text: "<@UBOT> echo once in a DM"})
+		h.say(slackfake.Message{Channel: "GSECRET", Text: "<@UBOT> echo once in private"})
+		h.say(slackfake.Message{DM: true, Text: "echo marker"})
+		h.say(slackfake.Message{Channel: "GSECRET", Text: "<@UBOT> echo marker"})
+		got := map[string][]string{}
+		for range 4 {
+			p := h.post()
+			got[p.Channel] = append(got[p.Channel], p.Text)
+		}
+		want := map[string][]string{
+			fake.DM("UALICE"): {"once in a DM", "marker"},
+			"GSECRET":         {"once in private", "marker"},
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("posts by channel %q; want %q", got, want)
+		}
+	})
+}
+
+// TestAppMentionSubtypes: an app_mention carries the subtype of its
+// message, which slack-go's AppMentionEvent drops. With ignore_bots: false,
+// a webhook's post mentioning the bot (subtype bot_message) comes as a
+// message and as its app_mention twin: the bot answers once, not once per
+// twin. A mention in a canvas (subtype document_mention, with no message
+// twin) is not a message to answer.
+func TestAppMentionSubtypes(t *testing.T) {
+	fake := newFake(t)
+	h := start(t, fake, Socket, "bot: {ignore_bots: false}\n"+testRules)
+	h.say(slackfake.Message{Bot: "BHOOK", Text: "<@UBOT> echo hooked"})
+	h.say(slackfake.Message{Bot: "BDEPLOY", Text: "<@UBOT> echo deployed"})
+	h.raw(map[string]any{"type": "app_mention", "subtype": "document_mention", "channel": "CGENERAL", "user": "UALICE",
+		"text": "<@UBOT> echo canvas", "ts": "1700000001.000001",
+		"document_mention": map[string]any{"file_id": "F1", "section_id": "temp:C:1", "mentioning_user_ids": []string{"UALICE"}}})
+	h.send("<@UBOT> echo marker")
+	var got []string
+	for range 3 {
+		got = append(got, h.post().Text)
+	}
+	if want := []string{"hooked", "deployed", "marker"}; !slices.Equal(got, want) {
+		t.Errorf("posts %q; want %q (each message answered once)", got, want)
 	}
 }

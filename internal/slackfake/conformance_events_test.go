@@ -237,9 +237,12 @@ func TestConformanceEvents(t *testing.T) {
 		if ev := next(); ev["bot_id"] != "BDEPLOY" || ev["user"] != "UDEPLOY" || ev["app_id"] != "ADEPLOY" {
 			t.Errorf("an app's post = %v", ev)
 		}
-		say(Message{Bot: "BHOOK", Channel: "CGENERAL", Text: "hooked"})
+		say(Message{Bot: "BHOOK", Channel: "CGENERAL", Text: "hooked <@UBOT>"})
 		if ev := next(); ev["subtype"] != "bot_message" || ev["bot_id"] != "BHOOK" {
 			t.Errorf("a webhook's post = %v", ev)
+		}
+		if ev := next(); ev["type"] != "app_mention" || ev["subtype"] != "bot_message" {
+			t.Errorf("a webhook's post's app_mention = %v", ev)
 		}
 		say(Message{User: "UBOT", Channel: "CGENERAL", Text: "the bot's own post"})
 		if ev := next(); ev["bot_id"] != "BBOT" || ev["user"] != "UBOT" {

@@ -1,7 +1,9 @@
 package slackfake_test
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/slack-go/slack/slackevents"
@@ -128,5 +130,59 @@ func TestSayAsSlackGoSeesIt(t *testing.T) {
 		if err := srv.WaitAck(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSendEventFillsWhatSlackAlwaysSends: a test's own minimal message
+// event reaches the client with the fields Slack always sends, from the
+// model, and its app_mention twin without channel_type.
+func TestSendEventFillsWhatSlackAlwaysSends(t *testing.T) {
+	srv := eventWorkspace(t)
+	ctx := testContext(t)
+	c, _ := dialSocket(ctx, t, srv)
+	if _, err := srv.Say(ctx, slackfake.Message{User: "UBOB", DM: true, Text: "opens the DM"}); err != nil {
+		t.Fatal(err)
+	}
+	c.ack(c.next(ctx).EnvelopeID)
+	tests := []struct {
+		name    string
+		channel string
+		want    map[string]any // fields of the message event; "*" is any non-empty value
+	}{
+		{"channel", "CGENERAL", map[string]any{"channel_type": "channel", "event_ts": "1700000000.000100", "team": "T1", "client_msg_id": "*", "blocks": "*"}},
+		{"DM", srv.DM("UBOB"), map[string]any{"channel_type": "im", "event_ts": "1700000000.000100", "team": "T1", "client_msg_id": "*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := srv.SendEvent(ctx, map[string]any{"type": "message", "channel": tt.channel, "user": "UBOB",
+				"text": "<@UBOT> hi", "ts": "1700000000.000100"}, slackfake.EventOptions{AppMention: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, typ := range []string{"message", "app_mention"} {
+				r := c.next(ctx)
+				c.ack(r.EnvelopeID)
+				var p struct {
+					Event map[string]any `json:"event"`
+				}
+				if err := json.Unmarshal(r.Payload, &p); err != nil {
+					t.Fatal(err)
+				}
+				if p.Event["type"] != typ || !strings.HasPrefix(r.EnvelopeID, id) {
+					t.Fatalf("envelope %s: %v; want %s", r.EnvelopeID, p.Event, typ)
+				}
+				for k, v := range tt.want {
+					got, ok := p.Event[k]
+					switch {
+					case k == "channel_type" && typ == "app_mention":
+						if ok {
+							t.Errorf("app_mention has channel_type %v; Slack's has none", got)
+						}
+					case !ok || v != "*" && got != v:
+						t.Errorf("%s %s = %v; want %v", typ, k, got, v)
+					}
+				}
+			}
+		})
 	}
 }

@@ -123,16 +123,10 @@ func waitSocket(ctx context.Context, t *testing.T, client *socketmode.Client, ty
 	}
 }
 
+// messageEvent is a test's own message event for SendEvent and SendRTM,
+// which add what Slack always sends (see TestSendEventFillsWhatSlackAlwaysSends).
 func messageEvent(text string) map[string]any {
-	return map[string]any{
-		"type":         "message",
-		"channel":      "C1",
-		"channel_type": "channel",
-		"user":         "U1",
-		"text":         text,
-		"ts":           "1700000000.000100",
-		"event_ts":     "1700000000.000100",
-	}
+	return map[string]any{"type": "message", "channel": "C1", "user": "U1", "text": text, "ts": "1700000000.000100"}
 }
 
 func TestAuthTest(t *testing.T) {
