@@ -517,7 +517,8 @@ func TestDirectMessages(t *testing.T) {
 // a webhook's post mentioning the bot (subtype bot_message) comes as a
 // message and as its app_mention twin: the bot answers once, not once per
 // twin. A mention in a canvas (subtype document_mention, with no message
-// twin) is not a message to answer.
+// twin) and an edit that adds a mention (an app_mention with "edited") are
+// not messages to answer.
 func TestAppMentionSubtypes(t *testing.T) {
 	fake := newFake(t)
 	h := start(t, fake, Socket, "bot: {ignore_bots: false}\n"+testRules)
@@ -526,6 +527,10 @@ func TestAppMentionSubtypes(t *testing.T) {
 	h.raw(map[string]any{"type": "app_mention", "subtype": "document_mention", "channel": "CGENERAL", "user": "UALICE",
 		"text": "<@UBOT> echo canvas", "ts": "1700000001.000001",
 		"document_mention": map[string]any{"file_id": "F1", "section_id": "temp:C:1", "mentioning_user_ids": []string{"UALICE"}}})
+	// An edit of a message posted before the bot started, so not one it
+	// knows as seen.
+	h.raw(map[string]any{"type": "app_mention", "channel": "CGENERAL", "user": "UALICE", "text": "<@UBOT> echo edited",
+		"ts": "1600000000.000001", "edited": map[string]any{"user": "UALICE", "ts": "1700000001.000002"}})
 	h.send("<@UBOT> echo marker")
 	var got []string
 	for range 3 {

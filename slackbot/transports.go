@@ -145,6 +145,11 @@ func (b *Bot) socketEvent(evt socketmode.Event, d *dispatcher) {
 		// the twin is ignored, deduplicated and claimed as its message.
 		m = engine.Message{Text: ev.Text, UserID: ev.User, ChannelID: ev.Channel,
 			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID, Subtype: payloadSubtype(evt.Request)}
+		if ev.Edited != nil && m.Subtype == "" {
+			// Slack sends app_mention for an edit that adds the mention,
+			// with "edited" and the original ts: an edit, which the bot ignores.
+			m.Subtype = "message_changed"
+		}
 	default:
 		return
 	}
