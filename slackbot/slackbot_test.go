@@ -360,6 +360,24 @@ func TestReconnects(t *testing.T) {
 	})
 }
 
+// TestSlackAsksToReconnect: when Slack asks for a refresh (a Socket Mode
+// disconnect message), the bot opens a new connection and goes on
+// answering.
+func TestSlackAsksToReconnect(t *testing.T) {
+	fake := newFake(t)
+	h := start(t, fake, Socket, testRules)
+	if err := fake.Refresh(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitConnections(h.ctx, slackfake.SocketMode, 2); err != nil {
+		t.Fatalf("no new connection after the refresh: %v", err)
+	}
+	h.send("<@UBOT> echo still here")
+	if p := h.post(); p.Text != "still here" {
+		t.Errorf("post %q", p.Text)
+	}
+}
+
 func TestOrderPerChannelAndParallelChannels(t *testing.T) {
 	fake := newFake(t)
 	// A fetch that does not answer until the test ends holds #random;

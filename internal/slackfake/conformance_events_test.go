@@ -267,6 +267,14 @@ func TestConformanceEvents(t *testing.T) {
 		}
 		c.write(map[string]any{"envelope_id": retry["envelope_id"]})
 
+		// Slack's periodic refresh asks the client to reconnect.
+		if err := s.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ev := w.check("socket", c.read()); ev["type"] != "disconnect" || ev["reason"] != "refresh_requested" {
+			t.Errorf("refresh = %v", ev)
+		}
+
 		// One connection more than Slack allows is told why and closed.
 		for range MaxSocketConnections - 1 {
 			w.check("socket", dial(ctx, t, s, "apps.connections.open", DefaultAppToken).read())

@@ -210,13 +210,31 @@ func (s *Server) refuse(c *wsConn) {
 	s.refused++
 	s.notifyLocked()
 	s.mu.Unlock()
-	_ = c.writeJSON(context.Background(), object{
-		"type":       "disconnect",
-		"reason":     "too_many_websockets",
-		"debug_info": object{"host": "slackfake"},
-	})
+	_ = c.writeJSON(context.Background(), disconnect("too_many_websockets"))
 	_ = c.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too_many_websockets"), time.Now().Add(writeTimeout))
+}
+
+// Refresh tells every live Socket Mode connection that Slack is about to
+// refresh it, as Slack does every few hours:
+// {"type":"disconnect","reason":"refresh_requested"}. A client is expected
+// to open a new connection and close the old one; until it does, the old
+// one stays live and may still get envelopes, as with Slack.
+func (s *Server) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	conns := s.live(SocketMode)
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		errs = append(errs, c.writeJSON(ctx, disconnect("refresh_requested")))
+	}
+	return errors.Join(errs...)
+}
+
+// disconnect is Slack's Socket Mode message asking the client to go away
+// for reason.
+func disconnect(reason string) object {
+	return object{"type": "disconnect", "reason": reason, "debug_info": object{"host": "slackfake"}}
 }
 
 // live returns the live connections of the kind, oldest first. s.mu must be held.
