@@ -332,6 +332,7 @@ func TestConformanceEvents(t *testing.T) {
 	if !slices.Equal(seen, want) {
 		t.Errorf("kinds seen on the wire %v; the fake sends %v: each must be driven and checked", seen, want)
 	}
+	t.Logf("checked on the wire: %v", w.seen)
 }
 
 // TestEventSchemasReject: the schemas catch the deviations the fake had:

@@ -123,7 +123,7 @@ func (s *Server) Say(ctx context.Context, m Message) (Sent, error) {
 	if len(ids) > 1 {
 		sent.MentionEnvelopeID = ids[1]
 	}
-	return sent, nil
+	return sent.clone(), nil
 }
 
 // SayRTM writes the message event Slack sends for m over RTM to every
@@ -136,7 +136,17 @@ func (s *Server) SayRTM(ctx context.Context, m Message) (Sent, error) {
 	if err := s.writeRTM(ctx, sent.Event); err != nil {
 		return Sent{}, err
 	}
-	return sent, nil
+	return sent.clone(), nil
+}
+
+// clone gives the caller events of its own: the fake's may still be
+// redelivered.
+func (s Sent) clone() Sent {
+	s.Event = maps.Clone(s.Event)
+	if s.Mention != nil {
+		s.Mention = maps.Clone(s.Mention)
+	}
+	return s
 }
 
 // build checks m against the model and builds its events, recording the
