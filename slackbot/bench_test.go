@@ -22,7 +22,7 @@ func BenchmarkReplyLatency(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				sent := time.Now()
-				h.send(fmt.Sprintf("<@UBOT> echo %d", i), nil)
+				h.send(fmt.Sprintf("<@UBOT> echo %d", i))
 				p, err := h.fake.WaitPost(h.ctx)
 				if err != nil {
 					b.Fatal(err)

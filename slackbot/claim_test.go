@@ -61,6 +61,7 @@ func waitDuplicates(t *testing.T, ctx context.Context, hs []*harness, n int) {
 func TestReplicasAnswerEachMessageOnce(t *testing.T) {
 	fake := newFake(t)
 	fake.AddChannel("CDEV", "dev", false)
+	fake.Join("CDEV", "UALICE")
 	hs := startReplicas(t, fake, 2, sharedClaim(t))
 	ctx := hs[0].ctx
 	channels := []string{"CGENERAL", "CRANDOM", "CDEV"}
@@ -69,18 +70,16 @@ func TestReplicasAnswerEachMessageOnce(t *testing.T) {
 	// envelopes that the fake gives to the two connections in turn: the
 	// twins of a message reach different replicas.
 	const n = 100
-	send := func(text, channel string, ts int) []string {
-		ev := map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": "UALICE",
-			"text": "<@UBOT> echo " + text, "ts": fmt.Sprintf("1700000000.%06d", ts)}
-		env, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{AppMention: true})
+	send := func(text, channel string) []string {
+		sent, err := fake.Say(ctx, slackfake.Message{User: "UALICE", Channel: channel, Text: "<@UBOT> echo " + text})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []string{env, env + "-mention"}
+		return []string{sent.EnvelopeID, sent.MentionEnvelopeID}
 	}
 	var envs []string
 	for i := range n {
-		envs = append(envs, send(fmt.Sprintf("m%03d", i), channels[i%len(channels)], i+1)...)
+		envs = append(envs, send(fmt.Sprintf("m%03d", i), channels[i%len(channels)])...)
 	}
 	for _, env := range envs {
 		if err := fake.WaitAck(ctx, env); err != nil {
@@ -92,8 +91,8 @@ func TestReplicasAnswerEachMessageOnce(t *testing.T) {
 	}
 	// A marker per channel, sent after every message was acked and
 	// answered: a duplicate answer would come before them.
-	for i, c := range channels {
-		send("marker", c, n+1+i)
+	for _, c := range channels {
+		send("marker", c)
 	}
 	for range channels {
 		hs[0].post()
@@ -130,11 +129,12 @@ func TestReplicaRedeliveryAnsweredOnce(t *testing.T) {
 	// The replica that gets the message answers it, but its ack is lost:
 	// Slack redelivers the envelope to the other replica.
 	fake.LoseAcks(1)
-	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel",
-		"user": "UALICE", "text": "<@UBOT> echo once", "ts": "1700000001.000001"}, slackfake.EventOptions{})
+	// A DM: no app_mention twin.
+	sent, err := fake.Say(ctx, slackfake.Message{User: "UALICE", DM: true, Text: "echo once"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := sent.EnvelopeID
 	first, err := fake.WaitDelivery(ctx, env, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -173,8 +173,8 @@ func TestClaimFailureAnswersHere(t *testing.T) {
 			return false, errors.New("redis: connection refused")
 		}
 	})
-	h.send("<@UBOT> echo one", nil)
-	h.send("<@UBOT> echo two", nil)
+	h.send("<@UBOT> echo one")
+	h.send("<@UBOT> echo two")
 	for _, want := range []string{"one", "two"} {
 		if p := h.post(); p.Text != want {
 			t.Errorf("post %q; want %q", p.Text, want)

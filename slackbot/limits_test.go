@@ -37,9 +37,9 @@ func TestPostsArePacedPerChannel(t *testing.T) {
 	h := startWith(t, fake, Socket, testRules, func(c *Config) { c.PostInterval = interval })
 	start := time.Now()
 	for i := range 20 {
-		h.send(fmt.Sprint("<@UBOT> echo ", i), nil)
+		h.send(fmt.Sprint("<@UBOT> echo ", i))
 	}
-	h.send("<@UBOT> echo other", map[string]any{"channel": "CRANDOM"})
+	h.say(slackfake.Message{Channel: "CRANDOM", Text: "<@UBOT> echo other"})
 	var general []slackfake.Post
 	otherAt := -1 // how many #general posts came before #random's
 	for range 21 {
@@ -73,7 +73,7 @@ func TestRateLimitStorm(t *testing.T) {
 	h := start(t, fake, Socket, testRules)
 	fake.RateLimitNext("chat.postMessage", 7, time.Second)
 	start := time.Now()
-	h.send("<@UBOT> echo patient", nil)
+	h.send("<@UBOT> echo patient")
 	ctx, cancel := context.WithTimeout(h.ctx, 18*time.Second)
 	defer cancel()
 	p, err := fake.WaitPost(ctx)
@@ -104,7 +104,7 @@ func TestRateLimitGivenUp(t *testing.T) {
 	})
 	fake.RateLimitNext("chat.postMessage", 1000, 0)
 	start := time.Now()
-	h.send("<@UBOT> echo lost", nil)
+	h.send("<@UBOT> echo lost")
 	line := waitLog(t, h.ctx, &log, "reply given up")
 	elapsed := time.Since(start)
 	for _, want := range []string{"level=ERROR", "rule=echo", "channel=CGENERAL", "method=chat.postMessage", "rate limited for longer than 1s"} {
@@ -146,7 +146,7 @@ func TestWaitingFreesTheSlot(t *testing.T) {
 			}},
 		{"pacing", func(c *Config) { c.PostInterval, c.PostBurst = 3*time.Second, 1 },
 			func(t *testing.T, h *harness, _ *logBuffer) {
-				h.send("<@UBOT> echo takes the turn", nil)
+				h.send("<@UBOT> echo takes the turn")
 				h.post()
 			},
 			func(t *testing.T, h *harness, log *logBuffer) {
@@ -164,9 +164,9 @@ func TestWaitingFreesTheSlot(t *testing.T) {
 				tt.configure(c)
 			})
 			tt.setUp(t, h, &log)
-			h.send("<@UBOT> echo waits", nil)
+			h.send("<@UBOT> echo waits")
 			tt.waiting(t, h, &log)
-			h.send("<@UBOT> echo goes first", map[string]any{"channel": "CRANDOM"})
+			h.say(slackfake.Message{Channel: "CRANDOM", Text: "<@UBOT> echo goes first"})
 			if p := h.post(); p.Text != "goes first" {
 				t.Errorf("first post %q: the wait held the only slot", p.Text)
 			}
@@ -198,8 +198,8 @@ func TestPanicIsRecovered(t *testing.T) {
 		c.HTTPClient = &http.Client{Transport: panicOn("reactions.add"), Timeout: 10 * time.Second}
 		c.Logger = log.logger()
 	})
-	h.send("nice", nil)
-	h.send("<@UBOT> echo still here", nil)
+	h.send("nice")
+	h.send("<@UBOT> echo still here")
 	if p := h.post(); p.Text != "still here" {
 		t.Errorf("post %q", p.Text)
 	}

@@ -62,14 +62,15 @@ func TestObserver(t *testing.T) {
 		rec := &observed{}
 		h := startWith(t, fake, kind, testRules, func(c *Config) { c.Observer = rec.observer() })
 		rec.waitFor(h.ctx, t, "connected", func() bool { return slices.Contains(rec.states, "connected") })
-		ts := h.send("<@UBOT> hi", nil)
+		ts := h.send("<@UBOT> hi")
 		h.post()
-		h.send("nice", nil)
+		h.send("nice")
 		if _, err := fake.WaitReaction(h.ctx); err != nil {
 			t.Fatal(err)
 		}
-		h.send("<@UBOT> hi", map[string]any{"ts": ts}) // a redelivery of the first
-		h.send("<@UBOT> echo done", nil)
+		// A redelivery of the first, as Slack sends one after a lost ack.
+		h.raw(map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE", "text": "<@UBOT> hi", "ts": ts})
+		h.send("<@UBOT> echo done")
 		h.post()
 		rec.waitFor(h.ctx, t, "the replies", func() bool { return len(rec.replies) == 2 })
 		rec.mu.Lock()

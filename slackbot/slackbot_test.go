@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,10 +55,14 @@ func newFake(t testing.TB, opts ...slackfake.Option) *slackfake.Server {
 	t.Helper()
 	fake := slackfake.New(append([]slackfake.Option{slackfake.WithSocketPingInterval(50 * time.Millisecond)}, opts...)...)
 	t.Cleanup(fake.Close)
-	fake.AddUser("UALICE", "alice")
-	fake.AddUser("UBOB", "bob")
+	fake.AddUsers(slackfake.User{ID: "UALICE", Name: "alice"}, slackfake.User{ID: "UBOB", Name: "bob"},
+		slackfake.User{ID: "UDEPLOY", Name: "deploybot", IsBot: true})
+	// deploybot is an app posting with its bot token, hook an incoming webhook.
+	fake.AddBots(slackfake.Bot{ID: "BDEPLOY", Name: "deploybot", UserID: "UDEPLOY"}, slackfake.Bot{ID: "BHOOK", Name: "hook"})
 	fake.AddChannel("CGENERAL", "general", false)
 	fake.AddChannel("CRANDOM", "random", false)
+	fake.Join("CGENERAL", "UALICE", "UBOB", "UDEPLOY")
+	fake.Join("CRANDOM", "UALICE", "UBOB")
 	return fake
 }
 
@@ -123,22 +129,47 @@ func startWith(t testing.TB, fake *slackfake.Server, kind string, rules string, 
 	return h
 }
 
-// send delivers a message event over the harness's transport; extra fields
-// override the defaults. It returns the message's ts.
-func (h *harness) send(text string, extra map[string]any) string {
+// send posts text as alice in #general; see say.
+func (h *harness) send(text string) string {
 	h.t.Helper()
-	h.mu.Lock()
-	h.seq++
-	ts := fmt.Sprintf("1700000000.%06d", h.seq)
-	h.mu.Unlock()
-	ev := map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": "UALICE", "text": text, "ts": ts}
-	for k, v := range extra {
-		if v == nil {
-			delete(ev, k)
-		} else {
-			ev[k] = v
-		}
+	return h.say(slackfake.Message{Text: text})
+}
+
+// say posts m over the harness's transport, by default as alice (unless
+// m is a bot's) in #general (unless m is a DM), and waits for the acks of
+// its envelopes. It returns the message's ts.
+func (h *harness) say(m slackfake.Message) string {
+	h.t.Helper()
+	if m.User == "" && m.Bot == "" {
+		m.User = "UALICE"
 	}
+	if m.Channel == "" && !m.DM {
+		m.Channel = "CGENERAL"
+	}
+	var (
+		sent slackfake.Sent
+		err  error
+	)
+	if h.kind == Socket {
+		sent, err = h.fake.Say(h.ctx, m)
+		for _, env := range []string{sent.EnvelopeID, sent.MentionEnvelopeID} {
+			if err == nil && env != "" {
+				err = h.fake.WaitAck(h.ctx, env)
+			}
+		}
+	} else {
+		sent, err = h.fake.SayRTM(h.ctx, m)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return sent.TS
+}
+
+// raw sends ev, an event Say cannot build (an edit, a deletion, a join, a
+// redelivery), over the harness's transport.
+func (h *harness) raw(ev map[string]any) {
+	h.t.Helper()
 	var err error
 	if h.kind == Socket {
 		var env string
@@ -152,7 +183,6 @@ func (h *harness) send(text string, extra map[string]any) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return ts
 }
 
 func (h *harness) post() slackfake.Post {
@@ -186,7 +216,7 @@ func TestReplies(t *testing.T) {
 	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
 		h := start(t, fake, kind, testRules)
 
-		h.send("<@UBOT> hi", nil)
+		h.send("<@UBOT> hi")
 		p := h.post()
 		if p.Channel != "CGENERAL" || p.Text != "hi alice in general" || p.ThreadTS != "" {
 			t.Errorf("post = %+v", p)
@@ -196,25 +226,26 @@ func TestReplies(t *testing.T) {
 		}
 
 		// A reply to a message in a thread goes into the thread; thread: true starts one.
-		h.send("<@UBOT> hi", map[string]any{"thread_ts": "1600000000.000001", "user": "UBOB", "channel": "CRANDOM"})
-		if p := h.post(); p.ThreadTS != "1600000000.000001" || p.Channel != "CRANDOM" || p.Text != "hi bob in random" {
+		top := h.say(slackfake.Message{Channel: "CRANDOM", Text: "a thread"})
+		h.say(slackfake.Message{User: "UBOB", Channel: "CRANDOM", Text: "<@UBOT> hi", ThreadTS: top})
+		if p := h.post(); p.ThreadTS != top || p.Channel != "CRANDOM" || p.Text != "hi bob in random" {
 			t.Errorf("thread reply = %+v", p)
 		}
-		ts := h.send("<@UBOT> thread", nil)
+		ts := h.send("<@UBOT> thread")
 		if p := h.post(); p.ThreadTS != ts {
 			t.Errorf("thread: true reply in thread %q, want %q", p.ThreadTS, ts)
 		}
-		h.send("<@UBOT> links", nil)
+		h.send("<@UBOT> links")
 		if p := h.post(); boolp(p.UnfurlLinks) != "true" || boolp(p.UnfurlMedia) != "false" {
 			t.Errorf("per-rule unfurl: links %s media %s", boolp(p.UnfurlLinks), boolp(p.UnfurlMedia))
 		}
 		// Entities are decoded before matching, and escaped again on the way out.
-		h.send("<@UBOT> echo a &lt;b&gt; &amp; <!channel> <http://x.test/|x.test>", nil)
+		h.send("<@UBOT> echo a &lt;b&gt; &amp; <!channel> <http://x.test/|x.test>")
 		if p := h.post(); p.Text != "a &lt;b&gt; &amp; &lt;!channel&gt; http://x.test/" {
 			t.Errorf("echo = %q", p.Text)
 		}
 
-		ts = h.send("nice", nil)
+		ts = h.send("nice")
 		r, err := fake.WaitReaction(h.ctx)
 		if err != nil || r.Name != "thumbsup" || r.Channel != "CGENERAL" || r.Timestamp != ts {
 			t.Errorf("reaction = %+v, %v", r, err)
@@ -222,8 +253,8 @@ func TestReplies(t *testing.T) {
 
 		// Names are cached: two more messages from alice, no more users.info calls.
 		before := fake.Calls("users.info")
-		h.send("<@UBOT> hi", nil)
-		h.send("<@UBOT> hi", nil)
+		h.send("<@UBOT> hi")
+		h.send("<@UBOT> hi")
 		h.post()
 		h.post()
 		if n := fake.Calls("users.info"); n != before {
@@ -235,14 +266,18 @@ func TestReplies(t *testing.T) {
 func TestIgnores(t *testing.T) {
 	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
 		h := start(t, fake, kind, testRules)
-		h.send("<@UBOT> echo self", map[string]any{"user": "UBOT"})
-		h.send("<@UBOT> echo bot", map[string]any{"user": "UDEPLOY", "bot_id": "BDEPLOY"})
-		h.send("<@UBOT> echo bot message", map[string]any{"user": nil, "subtype": "bot_message", "bot_id": "BDEPLOY"})
-		h.send("<@UBOT> echo edited", map[string]any{"subtype": "message_changed",
-			"message": map[string]any{"type": "message", "user": "UALICE", "text": "<@UBOT> echo edited", "ts": "1.1"}})
-		h.send("", map[string]any{"subtype": "message_deleted", "deleted_ts": "1.1"})
-		h.send("<@UALICE> has joined the channel", map[string]any{"subtype": "channel_join"})
-		h.send("<@UBOT> echo last", nil)
+		h.say(slackfake.Message{User: "UBOT", Text: "<@UBOT> echo self"})
+		h.say(slackfake.Message{Bot: "BDEPLOY", Text: "<@UBOT> echo bot"})
+		h.say(slackfake.Message{Bot: "BHOOK", Text: "<@UBOT> echo bot message"})
+		edited := h.send("something to edit")
+		h.raw(map[string]any{"type": "message", "subtype": "message_changed", "channel": "CGENERAL", "hidden": true,
+			"ts": "1700000001.000001", "message": map[string]any{"type": "message", "user": "UALICE",
+				"text": "<@UBOT> echo edited", "ts": edited, "edited": map[string]any{"user": "UALICE", "ts": "1700000001.000001"}}})
+		h.raw(map[string]any{"type": "message", "subtype": "message_deleted", "channel": "CGENERAL", "hidden": true,
+			"ts": "1700000001.000002", "deleted_ts": edited})
+		h.raw(map[string]any{"type": "message", "subtype": "channel_join", "channel": "CGENERAL", "user": "UBOB",
+			"text": "<@UBOB> has joined the channel", "ts": "1700000001.000003"})
+		h.send("<@UBOT> echo last")
 		// Replies in a channel keep the order of the messages, so the first
 		// post is the answer to the first message that deserved one.
 		if p := h.post(); p.Text != "last" {
@@ -254,21 +289,25 @@ func TestIgnores(t *testing.T) {
 func TestSocketModeRedelivery(t *testing.T) {
 	fake := newFake(t)
 	h := start(t, fake, Socket, testRules)
-	ev := map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": "UALICE", "text": "<@UBOT> echo once", "ts": "1700000001.000001"}
-	env, err := fake.SendEvent(h.ctx, ev, slackfake.EventOptions{EventID: "Ev1", AppMention: true})
+	sent, err := fake.Say(h.ctx, slackfake.Message{User: "UALICE", Channel: "CGENERAL", Text: "<@UBOT> echo once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := fake.WaitDelivery(h.ctx, sent.EnvelopeID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Slack redelivers when it thinks an ack was lost.
-	if _, err := fake.SendEvent(h.ctx, ev, slackfake.EventOptions{EnvelopeID: env, EventID: "Ev1", RetryAttempt: 1, RetryReason: "timeout"}); err != nil {
+	if _, err := fake.SendEvent(h.ctx, sent.Event, slackfake.EventOptions{EnvelopeID: sent.EnvelopeID, EventID: first.EventID,
+		RetryAttempt: 1, RetryReason: "http_timeout"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []string{env, env + "-mention"} {
+	for _, e := range []string{sent.EnvelopeID, sent.MentionEnvelopeID} {
 		if err := fake.WaitAck(h.ctx, e); err != nil {
 			t.Fatalf("envelope %s not acked: %v", e, err)
 		}
 	}
-	h.send("<@UBOT> echo marker", nil)
+	h.send("<@UBOT> echo marker")
 	if p := h.post(); p.Text != "once" {
 		t.Fatalf("first post %q", p.Text)
 	}
@@ -281,7 +320,7 @@ func TestRateLimitedThenPosted(t *testing.T) {
 	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
 		h := start(t, fake, kind, testRules)
 		fake.RateLimitNext("chat.postMessage", 1, time.Second)
-		h.send("<@UBOT> echo patient", nil)
+		h.send("<@UBOT> echo patient")
 		if p := h.post(); p.Text != "patient" {
 			t.Errorf("post %q", p.Text)
 		}
@@ -295,8 +334,8 @@ func TestAPIErrorDoesNotStopTheBot(t *testing.T) {
 	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
 		h := start(t, fake, kind, testRules)
 		fake.FailNext("chat.postMessage", 1, "channel_not_found")
-		h.send("<@UBOT> echo lost", nil)
-		h.send("<@UBOT> echo next", nil)
+		h.send("<@UBOT> echo lost")
+		h.send("<@UBOT> echo next")
 		if p := h.post(); p.Text != "next" {
 			t.Errorf("post %q; want next", p.Text)
 		}
@@ -314,11 +353,29 @@ func TestReconnects(t *testing.T) {
 		if err := fake.WaitConnections(h.ctx, ck, 2); err != nil {
 			t.Fatalf("no reconnection: %v", err)
 		}
-		h.send("<@UBOT> echo back", nil)
+		h.send("<@UBOT> echo back")
 		if p := h.post(); p.Text != "back" {
 			t.Errorf("post %q", p.Text)
 		}
 	})
+}
+
+// TestSlackAsksToReconnect: when Slack asks for a refresh (a Socket Mode
+// disconnect message), the bot opens a new connection and goes on
+// answering.
+func TestSlackAsksToReconnect(t *testing.T) {
+	fake := newFake(t)
+	h := start(t, fake, Socket, testRules)
+	if err := fake.Refresh(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitConnections(h.ctx, slackfake.SocketMode, 2); err != nil {
+		t.Fatalf("no new connection after the refresh: %v", err)
+	}
+	h.send("<@UBOT> echo still here")
+	if p := h.post(); p.Text != "still here" {
+		t.Errorf("post %q", p.Text)
+	}
 }
 
 func TestOrderPerChannelAndParallelChannels(t *testing.T) {
@@ -340,9 +397,9 @@ func TestOrderPerChannelAndParallelChannels(t *testing.T) {
     fetch: {url: "`+slow.URL+`", timeout: 30s}
     reply: done
 `)
-	h.send("<@UBOT> slow", map[string]any{"channel": "CRANDOM"})
+	h.say(slackfake.Message{Channel: "CRANDOM", Text: "<@UBOT> slow"})
 	for i := range 20 {
-		h.send(fmt.Sprintf("<@UBOT> echo %d", i), nil)
+		h.send(fmt.Sprintf("<@UBOT> echo %d", i))
 	}
 	for i := range 20 {
 		if p := h.post(); p.Text != fmt.Sprint(i) {
@@ -440,5 +497,64 @@ func TestDialAuthTest(t *testing.T) {
 				t.Errorf("the error shows the token")
 			}
 		})
+	}
+}
+
+// TestDirectMessages: a DM to the bot is addressed without a mention, is
+// answered in the DM, and a mention in a DM (which Slack sends without an
+// app_mention twin) or in a private channel (with one) is answered once.
+func TestDirectMessages(t *testing.T) {
+	forBoth(t, func(t *testing.T, fake *slackfake.Server, kind string) {
+		fake.AddConversations(slackfake.Conversation{ID: "GSECRET", Name: "secret", Private: true, Members: []string{"UALICE"}})
+		h := start(t, fake, kind, testRules)
+		h.say(slackfake.Message{DM: true, Text: "hi"})
+		if p := h.post(); p.Channel != fake.DM("UALICE") || p.Text != "hi alice in alice" {
+			t.Errorf("answer to a DM = %+v; want %q in %s", p, "hi alice in alice", fake.DM("UALICE"))
+		}
+		h.say(slackfake.Message{DM: true, Text: "<@UBOT> echo once in a DM"})
+		h.say(slackfake.Message{Channel: "GSECRET", Text: "<@UBOT> echo once in private"})
+		h.say(slackfake.Message{DM: true, Text: "echo marker"})
+		h.say(slackfake.Message{Channel: "GSECRET", Text: "<@UBOT> echo marker"})
+		got := map[string][]string{}
+		for range 4 {
+			p := h.post()
+			got[p.Channel] = append(got[p.Channel], p.Text)
+		}
+		want := map[string][]string{
+			fake.DM("UALICE"): {"once in a DM", "marker"},
+			"GSECRET":         {"once in private", "marker"},
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("posts by channel %q; want %q", got, want)
+		}
+	})
+}
+
+// TestAppMentionSubtypes: an app_mention carries the subtype of its
+// message, which slack-go's AppMentionEvent drops. With ignore_bots: false,
+// a webhook's post mentioning the bot (subtype bot_message) comes as a
+// message and as its app_mention twin: the bot answers once, not once per
+// twin. A mention in a canvas (subtype document_mention, with no message
+// twin) and an edit that adds a mention (an app_mention with "edited") are
+// not messages to answer.
+func TestAppMentionSubtypes(t *testing.T) {
+	fake := newFake(t)
+	h := start(t, fake, Socket, "bot: {ignore_bots: false}\n"+testRules)
+	h.say(slackfake.Message{Bot: "BHOOK", Text: "<@UBOT> echo hooked"})
+	h.say(slackfake.Message{Bot: "BDEPLOY", Text: "<@UBOT> echo deployed"})
+	h.raw(map[string]any{"type": "app_mention", "subtype": "document_mention", "channel": "CGENERAL", "user": "UALICE",
+		"text": "<@UBOT> echo canvas", "ts": "1700000001.000001",
+		"document_mention": map[string]any{"file_id": "F1", "section_id": "temp:C:1", "mentioning_user_ids": []string{"UALICE"}}})
+	// An edit of a message posted before the bot started, so not one it
+	// knows as seen.
+	h.raw(map[string]any{"type": "app_mention", "channel": "CGENERAL", "user": "UALICE", "text": "<@UBOT> echo edited",
+		"ts": "1600000000.000001", "edited": map[string]any{"user": "UALICE", "ts": "1700000001.000002"}})
+	h.send("<@UBOT> echo marker")
+	var got []string
+	for range 3 {
+		got = append(got, h.post().Text)
+	}
+	if want := []string{"hooked", "deployed", "marker"}; !slices.Equal(got, want) {
+		t.Errorf("posts %q; want %q (each message answered once)", got, want)
 	}
 }

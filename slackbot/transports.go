@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,12 +140,37 @@ func (b *Bot) socketEvent(evt socketmode.Event, d *dispatcher) {
 		m = engine.Message{Text: ev.Text, UserID: ev.User, ChannelID: ev.Channel, DM: ev.ChannelType == "im",
 			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID, Subtype: ev.SubType}
 	case *slackevents.AppMentionEvent:
+		// slack-go's AppMentionEvent has no subtype, which Slack sends
+		// (bot_message, document_mention): read it from the payload, so that
+		// the twin is ignored, deduplicated and claimed as its message.
 		m = engine.Message{Text: ev.Text, UserID: ev.User, ChannelID: ev.Channel,
-			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID}
+			TS: ev.TimeStamp, ThreadTS: ev.ThreadTimeStamp, BotID: ev.BotID, Subtype: payloadSubtype(evt.Request)}
+		if ev.Edited != nil && m.Subtype == "" {
+			// Slack sends app_mention for an edit that adds the mention,
+			// with "edited" and the original ts: an edit, which the bot ignores.
+			m.Subtype = "message_changed"
+		}
 	default:
 		return
 	}
 	b.accept(m, received, "event:"+eventID, d)
+}
+
+// payloadSubtype is the subtype of the event in a Socket Mode request's
+// payload, or "".
+func payloadSubtype(r *socketmode.Request) string {
+	if r == nil {
+		return ""
+	}
+	var p struct {
+		Event struct {
+			Subtype string `json:"subtype"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(r.Payload, &p) != nil {
+		return ""
+	}
+	return p.Event.Subtype
 }
 
 // accept submits a message unless it is a redelivery.

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
 // minusRules is a rules file whose reply is {{ - - - … 1 }} with a million
@@ -48,7 +46,7 @@ func TestProcessCheckHostileExpression(t *testing.T) {
 func TestProcessHostileExpressions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:
   - name: v

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
 // TestCheckNotRegular runs the built binary's check on what a path may name
@@ -58,7 +56,7 @@ func TestCheckNotRegular(t *testing.T) {
 func TestProcessReloadFIFO(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	dir := t.TempDir()
 	rules := write(t, dir, "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")

@@ -17,7 +17,7 @@ import (
 func TestProcessLongReply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:
   - name: big

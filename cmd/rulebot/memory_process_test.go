@@ -42,13 +42,11 @@ func sendPlusPlus(t *testing.T, ctx context.Context, fake *slackfake.Server, n, 
 		if channels > 1 {
 			channel = fmt.Sprintf("C%d", i%channels)
 		}
-		ev := map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": "UALICE",
-			"text": "++", "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)}
-		env, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{})
+		sent, err := fake.Say(ctx, slackfake.Message{User: "UALICE", Channel: channel, Text: "++"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fake.WaitAck(ctx, env); err != nil {
+		if err := fake.WaitAck(ctx, sent.EnvelopeID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +74,7 @@ func waitCounts(t *testing.T, ctx context.Context, fake *slackfake.Server, n int
 // for the score, stops it with SIGTERM and returns the score.
 func score(t *testing.T, ctx context.Context, dir string, env []string, args ...string) int {
 	t.Helper()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := filepath.Join(dir, "rules.yaml")
 	p := startProcWith(t, inDir(dir), append(slackEnv(fake, rules), env...), append([]string{"run"}, args...)...)
@@ -98,12 +96,9 @@ func TestProcessMemorySurvivesKill(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	write(t, dir, "rules.yaml", karmaRules)
-	fake := slackfake.New()
-	defer fake.Close()
 	const sent, acked, channels = 200, 20, 40
-	for i := range channels {
-		fake.AddChannel(fmt.Sprintf("C%d", i), fmt.Sprintf("c%d", i), false)
-	}
+	fake := workspace(channels)
+	defer fake.Close()
 	p := startProcWith(t, inDir(dir), slackEnv(fake, filepath.Join(dir, "rules.yaml")), "run")
 	p.waitLog("connected to Slack", 1)
 	sendPlusPlus(t, ctx, fake, sent, channels)
@@ -146,7 +141,7 @@ func TestProcessMemorySurvivesRestart(t *testing.T) {
 			}
 			dir := t.TempDir()
 			write(t, dir, "rules.yaml", karmaRules)
-			fake := slackfake.New()
+			fake := workspace(0)
 			defer fake.Close()
 			p := startProcWith(t, inDir(dir), append(slackEnv(fake, filepath.Join(dir, "rules.yaml")), env...), append([]string{"run"}, tc.args...)...)
 			p.waitLog("connected to Slack", 1)

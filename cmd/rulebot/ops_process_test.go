@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rulebot/rulebot/internal/rulesrc"
-	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
 // httpBase waits for the log line saying where health and metrics are
@@ -133,7 +132,7 @@ func waitSample(t *testing.T, base, family, labels string, want float64) {
 func TestProcessMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
@@ -160,14 +159,7 @@ rules:
 		}
 	}
 	// A failed fetch sends nothing.
-	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel",
-		"user": "UALICE", "text": "<@UBOT> f", "ts": fmt.Sprintf("%d.000100", time.Now().UnixNano())}, slackfake.EventOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.WaitAck(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	post(t, ctx, fake, "<@UBOT> f")
 	waitSample(t, base, "rulebot_fetch_errors_total", "rule=f", 1)
 	wantSamples(t, "after 4 messages", scrapeMetrics(t, base), map[[2]string]float64{
 		{"rulebot_messages_total", ""}:                4,
@@ -298,7 +290,7 @@ func (s *rulesServer) waitNotModified(t *testing.T, n int) {
 func TestProcessRulesURL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	srv := newRulesServer(t, "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
 	env := append(slackEnv(fake, srv.URL+"/rules.yaml"), "RULEBOT_RULES_AUTH=token s3cret")
@@ -355,7 +347,7 @@ func TestProcessRulesURL(t *testing.T) {
 // TestProcessRulesURLStartupFailure: rules that cannot be fetched at start
 // are exit 2, with the URL (without its credentials) and the reason.
 func TestProcessRulesURLStartupFailure(t *testing.T) {
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	srv := newRulesServer(t, "")
 	srv.status = http.StatusNotFound
@@ -388,7 +380,7 @@ func saveByRename(t *testing.T, path, content string) {
 func TestProcessWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
 	p := startProc(t, slackEnv(fake, rules), "run", "-watch")
@@ -492,7 +484,7 @@ func TestProcessChatWatch(t *testing.T) {
 func TestProcessScheduleMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	fake.AddChannel("CSTANDUP", "standup", false)
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:
@@ -524,7 +516,7 @@ func TestProcessScheduleMetrics(t *testing.T) {
 func TestProcessHealthzStopping(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	fetched, release := make(chan struct{}, 1), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -549,14 +541,7 @@ rules:
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz when connected: %d %q, want 200 ok", code, body)
 	}
-	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
-		"text": "<@UBOT> slow", "ts": "1700000000.000001"}, slackfake.EventOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.WaitAck(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	post(t, ctx, fake, "<@UBOT> slow")
 	<-fetched
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitLog("stopping", 1)

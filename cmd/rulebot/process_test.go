@@ -158,17 +158,41 @@ func slackEnv(fake *slackfake.Server, rules string) []string {
 	}
 }
 
-func say(t *testing.T, ctx context.Context, fake *slackfake.Server, text string) slackfake.Post {
+// workspace is a fake Slack with alice in #general (CGENERAL) and in
+// channels more channels, C0, C1, …, where the process tests post.
+func workspace(channels int, opts ...slackfake.Option) *slackfake.Server {
+	fake := slackfake.New(opts...)
+	fake.AddUser("UALICE", "alice")
+	cs := []slackfake.Conversation{{ID: "CGENERAL", Name: "general", Members: []string{"UALICE"}}}
+	for i := range channels {
+		cs = append(cs, slackfake.Conversation{ID: fmt.Sprint("C", i), Name: fmt.Sprint("c", i), Members: []string{"UALICE"}})
+	}
+	fake.AddConversations(cs...)
+	return fake
+}
+
+// post sends text from alice in #general over Socket Mode and waits for
+// the acks of its envelopes (its app_mention twin's too).
+func post(t testing.TB, ctx context.Context, fake *slackfake.Server, text string) {
 	t.Helper()
-	ev := map[string]any{"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": "UALICE",
-		"text": text, "ts": fmt.Sprintf("%d.000100", time.Now().UnixNano())}
-	env, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{})
+	sent, err := fake.Say(ctx, slackfake.Message{User: "UALICE", Channel: "CGENERAL", Text: text})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fake.WaitAck(ctx, env); err != nil {
-		t.Fatal(err)
+	for _, env := range []string{sent.EnvelopeID, sent.MentionEnvelopeID} {
+		if env == "" {
+			continue
+		}
+		if err := fake.WaitAck(ctx, env); err != nil {
+			t.Fatal(err)
+		}
 	}
+}
+
+// say posts text as post does and returns the bot's reply.
+func say(t *testing.T, ctx context.Context, fake *slackfake.Server, text string) slackfake.Post {
+	t.Helper()
+	post(t, ctx, fake, text)
 	p, err := fake.WaitPost(ctx)
 	if err != nil {
 		t.Fatalf("no reply to %q: %v", text, err)
@@ -179,7 +203,7 @@ func say(t *testing.T, ctx context.Context, fake *slackfake.Server, text string)
 func TestProcessReload(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
 	p := startProc(t, slackEnv(fake, rules), "run")
@@ -236,14 +260,7 @@ rules:
 `)
 	p := startProc(t, slackEnv(fake, rules), "run", "-grace", "20s")
 	p.waitLog("connected to Slack", 1)
-	env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
-		"text": "<@UBOT> slow", "ts": "1700000000.000001"}, slackfake.EventOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.WaitAck(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	post(t, ctx, fake, "<@UBOT> slow")
 	select {
 	case <-fetched:
 	case <-ctx.Done():
@@ -255,7 +272,7 @@ rules:
 func TestProcessDrainOnSIGTERM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	p := slowBot(t, ctx, fake, 2*time.Second)
 	start := time.Now()
@@ -277,7 +294,7 @@ func TestProcessDrainOnSIGTERM(t *testing.T) {
 func TestProcessSecondSIGINTExitsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	p := slowBot(t, ctx, fake, 30*time.Second)
 	p.cmd.Process.Signal(syscall.SIGINT)
@@ -292,7 +309,7 @@ func TestProcessSecondSIGINTExitsAtOnce(t *testing.T) {
 }
 
 func TestProcessBadTokens(t *testing.T) {
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	fake.SetToken("xoxb-revoked-123", slackfake.TokenRevoked)
 	rules := "RULEBOT_RULES=" + defaultRules
@@ -357,7 +374,7 @@ func (p *proc) waitGone(sent time.Time, limit time.Duration) (int, time.Duration
 func TestProcessSIGHUPDuringStartup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	release := fake.Hold("auth.test")
 	defer release()
@@ -385,7 +402,7 @@ func TestProcessSIGHUPDuringStartup(t *testing.T) {
 func TestProcessSIGTERMDuringStartup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	defer fake.Hold("auth.test")()
 	p := startProc(t, slackEnv(fake, defaultRules), "run")
@@ -420,7 +437,7 @@ func TestProcessAuthTestAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.answer, func(t *testing.T) {
-			fake := slackfake.New()
+			fake := workspace(0)
 			defer fake.Close()
 			fake.AnswerNext("auth.test", 1, tt.answer)
 			p := startProc(t, slackEnv(fake, defaultRules), "run")
@@ -472,14 +489,7 @@ func TestProcessStopIsBounded(t *testing.T) {
 `)
 			p := startProc(t, slackEnv(fake, rules), "run", "-grace", grace.String())
 			p.waitLog("connected to Slack", 1)
-			env, err := fake.SendEvent(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
-				"text": "<@UBOT> costly", "ts": "1700000000.000001"}, slackfake.EventOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fake.WaitAck(ctx, env); err != nil {
-				t.Fatal(err)
-			}
+			post(t, ctx, fake, "<@UBOT> costly")
 			// The handler looks the channel up just before it evaluates.
 			if err := fake.WaitCalls(ctx, "conversations.info", 1); err != nil {
 				t.Fatal(err)
@@ -492,7 +502,7 @@ func TestProcessStopIsBounded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			fake := slackfake.New()
+			fake := workspace(0)
 			defer fake.Close()
 			p := tt.stick(t, ctx, fake)
 			sent := time.Now()
@@ -519,7 +529,7 @@ func TestProcessStopLog(t *testing.T) {
 		t.Run(fmt.Sprintf("%d %s", i, kind), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			fake := slackfake.New()
+			fake := workspace(0)
 			defer fake.Close()
 			rules := write(t, t.TempDir(), "rules.yaml", "rules:\n  - {name: v, match: {command: v}, reply: one}\n")
 			env := slackEnv(fake, rules)
@@ -532,8 +542,7 @@ func TestProcessStopLog(t *testing.T) {
 			case "socket":
 				say(t, ctx, fake, "<@UBOT> v")
 			case "rtm":
-				if err := fake.SendRTM(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
-					"text": "<@UBOT> v", "ts": "1700000000.000001"}); err != nil {
+				if _, err := fake.SayRTM(ctx, slackfake.Message{User: "UALICE", Channel: "CGENERAL", Text: "<@UBOT> v"}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := fake.WaitPost(ctx); err != nil {

@@ -42,7 +42,7 @@ func BenchmarkReplicas(b *testing.B) {
 func benchReplicas(b *testing.B, replicas int, redis, serial bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(b.N)
 	b.Cleanup(fake.Close) // after the replicas stop (cleanups run last first)
 	dir := b.TempDir()
 	rules := dir + "/rules.yaml"
@@ -86,10 +86,8 @@ func benchReplicas(b *testing.B, replicas int, redis, serial bool) {
 	}
 	b.ResetTimer()
 	for i := range n {
-		ev := map[string]any{"type": "message", "channel": fmt.Sprint("B", i), "channel_type": "channel", "user": "UALICE",
-			"text": fmt.Sprint("m ", i), "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)}
 		sent[i] = time.Now()
-		if _, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{}); err != nil {
+		if _, err := fake.Say(ctx, slackfake.Message{User: "UALICE", Channel: fmt.Sprint("C", i), Text: fmt.Sprint("m ", i)}); err != nil {
 			b.Fatal(err)
 		}
 		if serial {

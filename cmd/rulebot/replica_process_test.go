@@ -44,17 +44,15 @@ func startReplicas(t *testing.T, ctx context.Context, fake *slackfake.Server, ru
 	return procs
 }
 
-// sendText sends text as a message in channel without waiting for its ack,
-// with a timestamp unique in the test (i), and returns the envelope ID.
-func sendText(t *testing.T, ctx context.Context, fake *slackfake.Server, channel, text string, i int) string {
+// sendText sends text from alice in channel without waiting for its ack,
+// and returns the envelope ID of the message event.
+func sendText(t *testing.T, ctx context.Context, fake *slackfake.Server, channel, text string) string {
 	t.Helper()
-	ev := map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": "UALICE",
-		"text": text, "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)}
-	env, err := fake.SendEvent(ctx, ev, slackfake.EventOptions{})
+	sent, err := fake.Say(ctx, slackfake.Message{User: "UALICE", Channel: channel, Text: text})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env
+	return sent.EnvelopeID
 }
 
 // replyCounts waits until every text in want has a reply "r TEXT", and
@@ -100,7 +98,7 @@ func flush(t *testing.T, ctx context.Context, fake *slackfake.Server, channels [
 	for _, ch := range channels {
 		for range replicas {
 			text := fmt.Sprintf("m %d", base+i)
-			sendText(t, ctx, fake, ch, text, base+i)
+			sendText(t, ctx, fake, ch, text)
 			want = append(want, text)
 			i++
 		}
@@ -115,7 +113,7 @@ func TestProcessReplicasAnswerOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New()
+	fake := workspace(5)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", replicaRules)
 	procs := startReplicas(t, ctx, fake, rules, redisEnv, 3)
@@ -124,7 +122,7 @@ func TestProcessReplicasAnswerOnce(t *testing.T) {
 	var want []string
 	for i := range n {
 		text := fmt.Sprintf("m %d", i)
-		sendText(t, ctx, fake, channels[i%len(channels)], text, i)
+		sendText(t, ctx, fake, channels[i%len(channels)], text)
 		want = append(want, text)
 	}
 	start := time.Now()
@@ -164,12 +162,12 @@ func TestProcessReplicasShareCooldown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", replicaRules)
 	procs := startReplicas(t, ctx, fake, rules, redisEnv, 3)
-	a := sendText(t, ctx, fake, "CGENERAL", "long live the king", 1)
-	b := sendText(t, ctx, fake, "CGENERAL", "the king is here", 2)
+	a := sendText(t, ctx, fake, "CGENERAL", "long live the king")
+	b := sendText(t, ctx, fake, "CGENERAL", "the king is here")
 	for _, env := range []string{a, b} {
 		if err := fake.WaitAck(ctx, env); err != nil {
 			t.Fatal(err)
@@ -201,7 +199,7 @@ func TestProcessReplicasKarma(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New()
+	fake := workspace(5)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", karmaRules)
 	procs := startReplicas(t, ctx, fake, rules, redisEnv, 3)
@@ -209,7 +207,7 @@ func TestProcessReplicasKarma(t *testing.T) {
 	if high := waitCounts(t, ctx, fake, 60); high != 60 {
 		t.Errorf("highest count replied %d, want 60", high)
 	}
-	sendText(t, ctx, fake, "CGENERAL", "<@UBOT> score", 100)
+	sendText(t, ctx, fake, "CGENERAL", "<@UBOT> score")
 	p, err := fake.WaitPost(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +226,7 @@ func TestProcessReplicaKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New(slackfake.WithAckTimeout(time.Second),
+	fake := workspace(10, slackfake.WithAckTimeout(time.Second),
 		slackfake.WithRetryDelays(50*time.Millisecond, 100*time.Millisecond, 200*time.Millisecond))
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", replicaRules)
@@ -242,7 +240,7 @@ func TestProcessReplicaKilled(t *testing.T) {
 		if i == n/2 {
 			procs[killed].cmd.Process.Kill()
 		}
-		envText[sendText(t, ctx, fake, channels[i%len(channels)], text(i), i)] = text(i)
+		envText[sendText(t, ctx, fake, channels[i%len(channels)], text(i))] = text(i)
 	}
 	procs[killed].wait(15 * time.Second)
 
@@ -301,7 +299,7 @@ func TestProcessRTMLeaseFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	rules := write(t, t.TempDir(), "rules.yaml", replicaRules)
 	env := []string{"SLACK_BOT_TOKEN=" + slackfake.DefaultClassicBotToken, "SLACK_API_URL=" + fake.APIURL(), "RULEBOT_RULES=" + rules, redisEnv}
@@ -313,8 +311,8 @@ func TestProcessRTMLeaseFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtm := func(i int) error {
-		return fake.SendRTM(ctx, map[string]any{"type": "message", "channel": "CGENERAL", "user": "UALICE",
-			"text": fmt.Sprintf("m %d", i), "ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), i)})
+		_, err := fake.SayRTM(ctx, slackfake.Message{User: "UALICE", Channel: "CGENERAL", Text: fmt.Sprintf("m %d", i)})
+		return err
 	}
 	for i := range 5 {
 		if err := rtm(i); err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rulebot/rulebot/internal/memory/memtest"
-	"github.com/rulebot/rulebot/internal/slackfake"
 )
 
 // TestProcessSchedule: `run` posts a schedule rule's reply in the channel
@@ -20,7 +19,7 @@ import (
 func TestProcessSchedule(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	fake.AddChannel("CSTANDUP", "standup", false)
 	dir := t.TempDir()
@@ -77,7 +76,7 @@ func TestProcessScheduleReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	redisEnv := "REDIS_URL=redis://" + memtest.StartRedis(t, nil) + "/0"
-	fake := slackfake.New()
+	fake := workspace(0)
 	defer fake.Close()
 	fake.AddChannel("CSTANDUP", "standup", false)
 	rules := write(t, t.TempDir(), "rules.yaml", `rules:

@@ -61,7 +61,8 @@ type EventOptions struct {
 	// as Slack does for a message mentioning the bot when the app subscribes
 	// to both: right after the first envelope, in its own envelope whose
 	// envelope and event IDs are the first one's plus "-mention" (which,
-	// with several connections, may go to another connection).
+	// with several connections, may go to another connection). The twin has
+	// no channel_type, as Slack's app_mention has none.
 	AppMention bool
 }
 
@@ -71,17 +72,39 @@ type EventOptions struct {
 // the envelope ID, the one to pass to WaitAck. The envelope is redelivered
 // if it is not acked in time (see the package documentation).
 //
-// Slack delivers messages only from conversations that exist and that the
-// bot is in, posted by their members: a message event in a channel the
-// fake does not know adds the channel (a DM when its channel_type is
-// "im"), with the bot and the author as members, and the author of a
-// message in a known channel becomes a member.
+// SendEvent is for events Say cannot build (edits, deletions, joins,
+// redeliveries by hand, malformed events): it sends event as given, adding
+// only the fields Slack always sends that it lacks (see fillLocked:
+// event_ts; team, client_msg_id and channel_type for a person's message).
+// A message event in a channel the fake does not know adds the channel (a
+// DM when its channel_type is "im"), with the bot and the author as
+// members, and the author of a message in a known channel becomes a
+// member.
 func (s *Server) SendEvent(ctx context.Context, event map[string]any, opts EventOptions) (envelopeID string, err error) {
 	s.noteEvent(event)
+	event = maps.Clone(event)
+	s.mu.Lock()
+	s.fillLocked(event, false)
+	s.mu.Unlock()
+	events := []map[string]any{event}
+	if opts.AppMention {
+		events = append(events, appMention(event))
+	}
+	ids, err := s.deliver(ctx, events, opts)
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// deliver sends events, each in its own envelope, waiting for a Socket
+// Mode connection first; envelopes after the first have the first one's
+// envelope and event IDs plus "-mention". It returns the envelope IDs.
+func (s *Server) deliver(ctx context.Context, events []map[string]any, opts EventOptions) ([]string, error) {
 	if err := s.waitFor(ctx, "a Socket Mode connection", func() bool {
 		return len(s.live(SocketMode)) > 0
 	}); err != nil {
-		return "", err
+		return nil, err
 	}
 	s.mu.Lock()
 	if opts.EnvelopeID == "" {
@@ -92,20 +115,20 @@ func (s *Server) SendEvent(ctx context.Context, event map[string]any, opts Event
 	}
 	s.mu.Unlock()
 
-	envs := []*envelope{{id: opts.EnvelopeID, eventID: opts.EventID, event: maps.Clone(event),
-		attempt: opts.RetryAttempt, reason: opts.RetryReason}}
-	if opts.AppMention {
-		mention := maps.Clone(event)
-		mention["type"] = "app_mention"
-		envs = append(envs, &envelope{id: opts.EnvelopeID + "-mention", eventID: opts.EventID + "-mention",
-			event: mention, attempt: opts.RetryAttempt, reason: opts.RetryReason})
-	}
-	for _, e := range envs {
-		if err := s.send(ctx, e, nil); err != nil {
-			return "", err
+	var ids []string
+	for i, ev := range events {
+		e := &envelope{id: opts.EnvelopeID, eventID: opts.EventID, event: ev,
+			attempt: opts.RetryAttempt, reason: opts.RetryReason}
+		if i > 0 {
+			e.id += "-mention"
+			e.eventID += "-mention"
 		}
+		if err := s.send(ctx, e, nil); err != nil {
+			return nil, err
+		}
+		ids = append(ids, e.id)
 	}
-	return opts.EnvelopeID, nil
+	return ids, nil
 }
 
 // send writes e to the next live Socket Mode connection other than not
@@ -161,6 +184,7 @@ func (s *Server) send(ctx context.Context, e *envelope, not *wsConn) error {
 				"is_enterprise_install": false,
 			}},
 			"is_ext_shared_channel": false,
+			"event_context":         eventContext(e.eventID),
 		},
 	}); err != nil {
 		c.ws.Close() // a websocket is unusable after a failed write

@@ -85,17 +85,27 @@ func (c *socketClient) ack(id string) {
 	}
 }
 
+// envelopeServer is a fake Slack where U1 posts in C1.
+func envelopeServer(t *testing.T, opts ...slackfake.Option) *slackfake.Server {
+	srv := newServer(t, opts...)
+	srv.AddUser("U1", "u1")
+	srv.AddConversations(slackfake.Conversation{ID: "C1", Name: "c1", Members: []string{"U1"}})
+	return srv
+}
+
+// sendMessage has U1 say text in C1 over Socket Mode and returns the
+// envelope ID.
 func sendMessage(ctx context.Context, t *testing.T, srv *slackfake.Server, text string) string {
 	t.Helper()
-	id, err := srv.SendEvent(ctx, messageEvent(text), slackfake.EventOptions{})
+	sent, err := srv.Say(ctx, slackfake.Message{User: "U1", Channel: "C1", Text: text})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return sent.EnvelopeID
 }
 
 func TestSocketModeEachEventToOneConnection(t *testing.T) {
-	srv := newServer(t)
+	srv := envelopeServer(t)
 	ctx := testContext(t)
 	a, hello := dialSocket(ctx, t, srv)
 	if hello.Type != "hello" || hello.NumConnections != 1 {
@@ -143,7 +153,7 @@ func TestSocketModeEachEventToOneConnection(t *testing.T) {
 
 func TestSocketModeRedeliversUnacked(t *testing.T) {
 	// One retry only, so that a slow ack of the retry changes nothing.
-	srv := newServer(t, slackfake.WithAckTimeout(100*time.Millisecond), slackfake.WithRetryDelays(0))
+	srv := envelopeServer(t, slackfake.WithAckTimeout(100*time.Millisecond), slackfake.WithRetryDelays(0))
 	ctx := testContext(t)
 	a, _ := dialSocket(ctx, t, srv)
 	b, _ := dialSocket(ctx, t, srv)
@@ -175,7 +185,7 @@ func TestSocketModeRedeliversUnacked(t *testing.T) {
 }
 
 func TestSocketModeRetriesThenGivesUp(t *testing.T) {
-	srv := newServer(t, slackfake.WithAckTimeout(50*time.Millisecond), slackfake.WithRetryDelays(0, 10*time.Millisecond, 20*time.Millisecond))
+	srv := envelopeServer(t, slackfake.WithAckTimeout(50*time.Millisecond), slackfake.WithRetryDelays(0, 10*time.Millisecond, 20*time.Millisecond))
 	ctx := testContext(t)
 	a, _ := dialSocket(ctx, t, srv)
 	id := sendMessage(ctx, t, srv, "hello")
@@ -192,7 +202,7 @@ func TestSocketModeRetriesThenGivesUp(t *testing.T) {
 }
 
 func TestSocketModeRedeliversWhenConnectionDrops(t *testing.T) {
-	srv := newServer(t, slackfake.WithAckTimeout(time.Hour)) // only the drop redelivers
+	srv := envelopeServer(t, slackfake.WithAckTimeout(time.Hour)) // only the drop redelivers
 	ctx := testContext(t)
 	a, _ := dialSocket(ctx, t, srv)
 	b, _ := dialSocket(ctx, t, srv)
@@ -240,7 +250,7 @@ func TestSocketModeRedeliversWhenConnectionDrops(t *testing.T) {
 }
 
 func TestSocketModeLostAck(t *testing.T) {
-	srv := newServer(t, slackfake.WithAckTimeout(100*time.Millisecond))
+	srv := envelopeServer(t, slackfake.WithAckTimeout(100*time.Millisecond))
 	ctx := testContext(t)
 	a, _ := dialSocket(ctx, t, srv)
 	srv.LoseAcks(1)
@@ -259,7 +269,7 @@ func TestSocketModeLostAck(t *testing.T) {
 }
 
 func TestSocketModeTooManyConnections(t *testing.T) {
-	srv := newServer(t)
+	srv := envelopeServer(t)
 	ctx := testContext(t)
 	var conns []*socketClient
 	for i := range slackfake.MaxSocketConnections {
@@ -301,7 +311,7 @@ func TestSocketModeTooManyConnections(t *testing.T) {
 
 func TestSocketModeSlackGoClientsShare(t *testing.T) {
 	// Two slack-go clients, as two replicas: each event reaches one.
-	srv := newServer(t)
+	srv := envelopeServer(t)
 	ctx := testContext(t)
 	clients := make([]*socketmode.Client, 2)
 	for i := range clients {

@@ -31,13 +31,23 @@
 // what.
 //
 // The fake keeps a model of the workspace: users ([Server.AddUsers]),
-// channels with their members and whether the bot is in them
-// ([Server.AddConversations], [Server.AddChannel], [Server.Join]) and the
-// bot's direct messages (opened by conversations.open, see [Server.DM]).
-// A message event a test sends from a channel the fake does not know adds
-// that channel, with the bot and the author in it, as only such a channel
-// could deliver it. Ephemeral messages are recorded apart from posts
-// ([Server.WaitEphemeral]).
+// other apps' bots ([Server.AddBots]), channels with their members and
+// whether the bot is in them ([Server.AddConversations], [Server.AddChannel],
+// [Server.Join]) and the bot's direct messages (opened by
+// conversations.open, see [Server.DM]). Tests say who posts what where
+// ([Server.Say] over Socket Mode, [Server.SayRTM] over RTM) and the fake
+// builds the event as Slack does: event_ts, channel_type, team,
+// client_msg_id, blocks, thread_ts and parent_user_id, bot_id and app_id
+// for apps' posts, and the app_mention twin of a message that mentions the
+// bot outside a DM. A message Slack would never deliver (an unknown author
+// or conversation, an author not in it, a conversation the bot is not in,
+// an unknown thread) is an error wrapping [ErrUndeliverable].
+// [Server.SendEvent] and [Server.SendRTM] send a test's own event for what
+// Say cannot build (edits, deletions, joins, redeliveries by hand), adding
+// only the fields Slack always sends that it lacks; a message event they
+// send from a channel the fake does not know adds that channel, with the
+// bot and the author in it. Ephemeral messages are recorded apart from
+// posts ([Server.WaitEphemeral]).
 //
 // Tests configure the fake (tokens, users, channels, injected failures),
 // push events to the bot, and then wait, always bounded by a context, for
@@ -45,16 +55,16 @@
 //
 //	srv := slackfake.New()
 //	t.Cleanup(srv.Close)
+//	srv.AddUser("UALICE", "alice")
+//	srv.AddConversations(slackfake.Conversation{ID: "CGENERAL", Name: "general", Members: []string{"UALICE"}})
 //	api := slack.New(slackfake.DefaultBotToken,
 //		slack.OptionAPIURL(srv.APIURL()),
 //		slack.OptionAppLevelToken(slackfake.DefaultAppToken))
 //	// ... start the bot (socketmode.New(api)) ...
-//	id, err := srv.SendEvent(ctx, map[string]any{
-//		"type": "message", "channel": "C1", "user": "U1", "text": "hi", "ts": "1700000000.000100",
-//	}, slackfake.EventOptions{})
+//	sent, err := srv.Say(ctx, slackfake.Message{User: "UALICE", Channel: "CGENERAL", Text: "<@UBOT> hi"})
 //	// ...
-//	err = srv.WaitAck(ctx, id)
-//	post, err := srv.WaitPost(ctx) // what the bot answered
+//	err = srv.WaitAck(ctx, sent.EnvelopeID) // and sent.MentionEnvelopeID, its app_mention twin
+//	post, err := srv.WaitPost(ctx)          // what the bot answered
 //
 // All methods of a Server are safe for concurrent use. Close closes every
 // websocket and the HTTP server and waits for every goroutine of the fake to
@@ -243,6 +253,7 @@ type Server struct {
 	chanOrder []string            // channel IDs in the order conversations.list lists them
 	chanPos   map[string]int      // ID → index in chanOrder
 	dms       map[string]string   // user ID → the bot's DM with them
+	ev        eventModel          // bots and messages, for events (events.go)
 	calls     map[string]int      // Web API method → calls
 	failures  map[string][]failure
 

@@ -123,16 +123,15 @@ func waitSocket(ctx context.Context, t *testing.T, client *socketmode.Client, ty
 	}
 }
 
+// messageEvent is a test's own message event for SendEvent and SendRTM,
+// which add what Slack always sends (see TestSendEventFillsWhatSlackAlwaysSends).
 func messageEvent(text string) map[string]any {
-	return map[string]any{
-		"type":         "message",
-		"channel":      "C1",
-		"channel_type": "channel",
-		"user":         "U1",
-		"text":         text,
-		"ts":           "1700000000.000100",
-		"event_ts":     "1700000000.000100",
-	}
+	return map[string]any{"type": "message", "channel": "C1", "user": "U1", "text": text, "ts": "1700000000.000100"}
+}
+
+// u1 is a message of U1 in C1 (see envelopeServer).
+func u1(text string) slackfake.Message {
+	return slackfake.Message{User: "U1", Channel: "C1", Text: text}
 }
 
 func TestAuthTest(t *testing.T) {
@@ -469,7 +468,7 @@ func TestConnectTokenKinds(t *testing.T) {
 }
 
 func TestRTM(t *testing.T) {
-	srv := newServer(t)
+	srv := envelopeServer(t)
 	ctx := testContext(t)
 	rtm := startRTM(t, srv)
 
@@ -479,7 +478,7 @@ func TestRTM(t *testing.T) {
 	}
 	waitRTM[*slack.HelloEvent](ctx, t, rtm)
 
-	if err := srv.SendRTM(ctx, messageEvent("hello bot")); err != nil {
+	if _, err := srv.SayRTM(ctx, u1("hello bot")); err != nil {
 		t.Fatal(err)
 	}
 	msg := waitRTM[*slack.MessageEvent](ctx, t, rtm)
@@ -506,7 +505,7 @@ func TestRTM(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRTM[*slack.DisconnectedEvent](ctx, t, rtm)
-	if err := srv.SendRTM(ctx, messageEvent("again")); err != nil {
+	if _, err := srv.SayRTM(ctx, u1("again")); err != nil {
 		t.Fatal(err)
 	}
 	if msg := waitRTM[*slack.MessageEvent](ctx, t, rtm); msg.Text != "again" {
@@ -524,7 +523,7 @@ func TestRTMPingPong(t *testing.T) {
 }
 
 func TestSocketMode(t *testing.T) {
-	srv := newServer(t)
+	srv := envelopeServer(t)
 	ctx := testContext(t)
 	client, api, _ := startSocketMode(t, srv, slackfake.DefaultAppToken)
 
@@ -558,10 +557,11 @@ func TestSocketMode(t *testing.T) {
 		return ev.Request
 	}
 
-	id, err := srv.SendEvent(ctx, messageEvent("hello bot"), slackfake.EventOptions{})
+	sent, err := srv.Say(ctx, u1("hello bot"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := sent.EnvelopeID
 	req := receive("message", "hello bot")
 	if req.EnvelopeID != id || req.RetryAttempt != 0 {
 		t.Errorf("envelope = %+v, want ID %q", req, id)
@@ -583,7 +583,7 @@ func TestSocketMode(t *testing.T) {
 	// A redelivery: same envelope and event, next attempt; WaitAck now
 	// waits for the second ack.
 	opts := slackfake.EventOptions{EnvelopeID: id, EventID: "Ev1", RetryAttempt: 1, RetryReason: "timeout"}
-	if _, err := srv.SendEvent(ctx, messageEvent("hello bot"), opts); err != nil {
+	if _, err := srv.SendEvent(ctx, sent.Event, opts); err != nil {
 		t.Fatal(err)
 	}
 	req = receive("message", "hello bot")
@@ -598,13 +598,13 @@ func TestSocketMode(t *testing.T) {
 	}
 
 	// The same message as both "message" and "app_mention".
-	id, err = srv.SendEvent(ctx, messageEvent("<@UBOT> hi"), slackfake.EventOptions{AppMention: true})
+	sent, err = srv.Say(ctx, u1("<@UBOT> hi"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	receive("message", "<@UBOT> hi")
 	receive("app_mention", "<@UBOT> hi")
-	for _, id := range []string{id, id + "-mention"} {
+	for _, id := range []string{sent.EnvelopeID, sent.MentionEnvelopeID} {
 		if err := srv.WaitAck(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -615,10 +615,11 @@ func TestSocketMode(t *testing.T) {
 	if err := srv.WaitConnections(ctx, slackfake.SocketMode, 2); err != nil {
 		t.Fatal(err)
 	}
-	id, err = srv.SendEvent(ctx, messageEvent("again"), slackfake.EventOptions{})
+	sent, err = srv.Say(ctx, u1("again"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	id = sent.EnvelopeID
 	receive("message", "again")
 	if err := srv.WaitAck(ctx, id); err != nil {
 		t.Fatal(err)

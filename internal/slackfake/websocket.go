@@ -210,13 +210,31 @@ func (s *Server) refuse(c *wsConn) {
 	s.refused++
 	s.notifyLocked()
 	s.mu.Unlock()
-	_ = c.writeJSON(context.Background(), object{
-		"type":       "disconnect",
-		"reason":     "too_many_websockets",
-		"debug_info": object{"host": "slackfake"},
-	})
+	_ = c.writeJSON(context.Background(), disconnect("too_many_websockets"))
 	_ = c.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too_many_websockets"), time.Now().Add(writeTimeout))
+}
+
+// Refresh tells every live Socket Mode connection that Slack is about to
+// refresh it, as Slack does every few hours:
+// {"type":"disconnect","reason":"refresh_requested"}. A client is expected
+// to open a new connection and close the old one; until it does, the old
+// one stays live and may still get envelopes, as with Slack.
+func (s *Server) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	conns := s.live(SocketMode)
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		errs = append(errs, c.writeJSON(ctx, disconnect("refresh_requested")))
+	}
+	return errors.Join(errs...)
+}
+
+// disconnect is Slack's Socket Mode message asking the client to go away
+// for reason.
+func disconnect(reason string) object {
+	return object{"type": "disconnect", "reason": reason, "debug_info": object{"host": "slackfake"}}
 }
 
 // live returns the live connections of the kind, oldest first. s.mu must be held.
@@ -265,13 +283,26 @@ func (s *Server) receiveRTM(c *wsConn, msg []byte) {
 
 // SendRTM writes event, encoded with encoding/json (pass a json.RawMessage to
 // send bytes as they are), to every live RTM connection, first waiting for
-// one if there is none. A message event (a map[string]any) in a channel the
-// fake does not know adds the channel, with the bot and the author as
-// members, as SendEvent does.
+// one if there is none. It is for events SayRTM cannot build: a message
+// event (a map[string]any) gets the fields Slack always sends that it
+// lacks (event_ts; team and client_msg_id for a person's message), and in a
+// channel the fake does not know adds the channel, with the bot and the
+// author as members, as SendEvent does.
 func (s *Server) SendRTM(ctx context.Context, event any) error {
 	if m, ok := event.(map[string]any); ok {
 		s.noteEvent(m)
+		m = maps.Clone(m)
+		s.mu.Lock()
+		s.fillLocked(m, true)
+		s.mu.Unlock()
+		event = m
 	}
+	return s.writeRTM(ctx, event)
+}
+
+// writeRTM writes event to every live RTM connection, first waiting for
+// one if there is none.
+func (s *Server) writeRTM(ctx context.Context, event any) error {
 	msg, err := json.Marshal(event)
 	if err != nil {
 		return err
