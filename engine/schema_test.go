@@ -323,6 +323,8 @@ var (
 	// Not YAML that converts to JSON at all: an editor reports these as
 	// syntax errors before any schema applies.
 	badNotJSON = []string{
+		"apostrophe", "at", "colon", "escape", "flowcomment", "flowlist", // YAML syntax
+		"multiline", "quote", "quoteeof", "tab", // YAML syntax
 		"dupkey",   // a repeated key
 		"garbage",  // a NUL byte
 		"indent",   // YAML syntax
