@@ -292,7 +292,7 @@ func failingPrefix(src []byte, err error, budget int) (int, bool) {
 		return e != nil && e.Error() == err.Error()
 	}
 	lo := lineOffset(src, SyntaxProblem("", err).Line) // same(lo) must be false
-	hi := len(src)                                      // same(hi) is true
+	hi := len(src)                                     // same(hi) is true
 	if budget < 2 || same(lo) {
 		return 0, false
 	}
