@@ -329,7 +329,7 @@ var (
 		"garbage",  // a NUL byte
 		"indent",   // YAML syntax
 		"latin1",   // not UTF-8
-		"nul",      // a NUL byte
+		"nulbyte",  // a NUL byte
 		"syntax",   // YAML syntax
 		"vars",     // a repeated key (besides names that are not names)
 		"varsbomb", // too many values through aliases
