@@ -323,11 +323,13 @@ var (
 	// Not YAML that converts to JSON at all: an editor reports these as
 	// syntax errors before any schema applies.
 	badNotJSON = []string{
+		"apostrophe", "at", "colon", "escape", "flowcomment", "flowlist", // YAML syntax
+		"multiline", "quote", "quoteeof", "tab", // YAML syntax
 		"dupkey",   // a repeated key
 		"garbage",  // a NUL byte
 		"indent",   // YAML syntax
 		"latin1",   // not UTF-8
-		"nul",      // a NUL byte
+		"nulbyte",  // a NUL byte
 		"syntax",   // YAML syntax
 		"vars",     // a repeated key (besides names that are not names)
 		"varsbomb", // too many values through aliases

@@ -21,6 +21,10 @@ func TestReadTestFileYAML(t *testing.T) {
 			"T.yaml:1:16: YAML tag !shout is not allowed: only the core tags (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq) may be written"},
 		{"a binary tag", "fetch:\n  https://x.example/: {body: !!binary aGk=}\nconversation: [hi]\n",
 			"T.yaml:2:30: YAML tag !!binary is not allowed: only the core tags (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq) may be written"},
+		{"an unterminated quote", "conversation:\n  - you: \"@rulebot hi\n  - rulebot: \"hello\"\n  - you: bye\n",
+			`T.yaml:2:10: YAML syntax: unterminated quoted string: the " opened here is not closed on its line`},
+		{"an unquoted mention", "conversation:\n  - you: @rulebot hi\n",
+			"T.yaml:2:10: YAML syntax: a value cannot start with @: put the value in quotes"},
 	}
 	dir := t.TempDir()
 	for _, tt := range tests {

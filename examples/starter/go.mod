@@ -4,7 +4,11 @@ module example.com/ourbot
 
 go 1.26.0
 
-// Set this to a released version of rulebot, then run `go mod tidy`.
+// A placeholder (Go's zero pseudo-version; rulebot has no release yet) that
+// go get cannot upgrade from. Replace it as README.md says:
+//   go mod edit -droprequire github.com/rulebot/rulebot
+//   go get github.com/rulebot/rulebot@v1.2.3   # a tag, @COMMIT or @latest
+//   go mod tidy
 require github.com/rulebot/rulebot v0.0.0-00010101000000-000000000000
 
 require (

@@ -14,6 +14,15 @@
 //
 // Lines are split at '\n' only; a '\r' before it is part of the line's
 // contents, so CRLF files are diffed byte for byte.
+//
+// Why not a library (measured in issue 9 on rulebot test's transcripts):
+// github.com/aymanbagabas/go-udiff, the maintained one, bounds its search
+// and on a 2,000-line transcript with random edits reports 1230-/1197+
+// lines where 136-/103+ suffice; hexops/gotextdiff and pmezard/go-difflib
+// are archived, get the hunk header of an empty side wrong, and go-difflib
+// has no "\ No newline at end of file"; gotextdiff takes 12 s on two
+// different 10,000-line files (this package: 7 ms); sergi/go-diff does not
+// print unified diffs.
 package udiff
 
 import (

@@ -30,14 +30,14 @@ func (c *Checker) Parse(src []byte) (root *yaml.Node, ok bool) {
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 		return nil, true
 	} else if err != nil {
-		c.Problems = append(c.Problems, SyntaxProblem(c.File, err))
+		c.Problems = append(c.Problems, syntaxProblems(c.File, src, err)...)
 		return nil, false
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		c.Problems = append(c.Problems, SyntaxProblem(c.File, err))
+		c.Problems = append(c.Problems, syntaxProblems(c.File, src, err)...)
 	default:
 		c.Errorf(&next, "a second YAML document starts here: the file must be one document (remove the ---)")
 	}

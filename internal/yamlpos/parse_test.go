@@ -19,8 +19,8 @@ func TestParse(t *testing.T) {
 		{"explicit core tags", "a: !!str 1\nb: !!int '2'\nc: !!map {}\nd: !!seq []\ne: !!null ''\nf: !!bool 'true'\ng: !!float 1\n", true, nil},
 		{"a second document", "a: 1\n---\nb: 2\n", true, []string{"f:2:1: a second YAML document starts here: the file must be one document (remove the ---)"}},
 		{"an empty second document", "a: 1\n---\n", true, []string{"f:2:1: a second YAML document starts here: the file must be one document (remove the ---)"}},
-		{"a second document with a syntax error", "a: 1\n---\n  b: [\n", true, []string{"f:4:1: YAML syntax: did not find expected node content"}},
-		{"a syntax error", "a: [\n", false, []string{"f:2:1: YAML syntax: did not find expected node content"}},
+		{"a second document with a syntax error", "a: 1\n---\n  b: [\n", true, []string{"f:3:6: YAML syntax: unclosed [: the list opened here has no ] on its line"}},
+		{"a syntax error", "a: [\n", false, []string{"f:1:4: YAML syntax: unclosed [: the list opened here has no ] on its line"}},
 		{"custom tags everywhere", "!top\na: !x 1\nb: !!binary aGk=\nc: !!timestamp 2026-11-26\nd: !!merge x\ne: !!set {a}\n? !k key\n: v\n", true, []string{
 			"f:1:1: YAML tag !top is not allowed",
 			"f:2:4: YAML tag !x is not allowed",
