@@ -177,7 +177,8 @@ type config struct {
 
 // WithBotUser sets the identity of the bot, as answered by auth.test and
 // rtm.connect: its user ID (default "UBOT"), bot ID (default "BBOT") and user
-// name (default "rulebot").
+// name (default "rulebot"). The bot is a user of the model: users.info
+// answers it as a bot user (is_bot, profile.bot_id).
 func WithBotUser(userID, botID, name string) Option {
 	return func(c *config) { c.userID, c.botID, c.userName = userID, botID, name }
 }
@@ -233,6 +234,8 @@ type Server struct {
 	closed  bool
 	done    chan struct{} // closed by Close: releases held calls
 
+	api map[string]route // the Web API methods served (see routes)
+
 	holds map[string]chan struct{} // Web API method → closed on release
 
 	tokens    map[string]TokenKind
@@ -243,6 +246,7 @@ type Server struct {
 	chanOrder []string            // channel IDs in the order conversations.list lists them
 	chanPos   map[string]int      // ID → index in chanOrder
 	dms       map[string]string   // user ID → the bot's DM with them
+	mpims     map[string]string   // sorted member IDs, comma-separated → multi-person DM
 	calls     map[string]int      // Web API method → calls
 	failures  map[string][]failure
 
@@ -301,6 +305,7 @@ func New(opts ...Option) *Server {
 		channels:    make(map[string]*channel),
 		chanPos:     make(map[string]int),
 		dms:         make(map[string]string),
+		mpims:       make(map[string]string),
 		calls:       make(map[string]int),
 		failures:    make(map[string][]failure),
 		tsBase:      time.Now().Unix(),
@@ -309,6 +314,9 @@ func New(opts ...Option) *Server {
 		byEnvelope:  make(map[string][]int),
 		outstanding: make(map[string]*envelope),
 	}
+	s.api = s.routes()
+	// The bot is a user of the workspace, as Slack's users.info says.
+	s.AddUsers(User{ID: cfg.userID, Name: cfg.userName, IsBot: true, BotID: cfg.botID, AppID: cfg.appID})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("GET /rtm/{id}", s.serveWebsocket(RTM))
@@ -530,7 +538,7 @@ func (s *Server) waitFor(ctx context.Context, what string, cond func() bool) err
 // newIDLocked returns a fresh identifier with the prefix. s.mu must be held.
 func (s *Server) newIDLocked(prefix string) string {
 	s.idSeq++
-	return fmt.Sprintf("%s%06d", prefix, s.idSeq)
+	return fmt.Sprintf("%s%08d", prefix, s.idSeq) // Slack's IDs have 8 or more characters after the prefix
 }
 
 // newTSLocked returns a fresh message timestamp, greater than all earlier
