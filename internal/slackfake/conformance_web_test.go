@@ -519,7 +519,9 @@ func TestWebConformance(t *testing.T) {
 		cases = append(cases, authCases(m)...)
 	}
 	cases = append(cases, webCase{"unknown_method", "a method Slack does not have", "unknown_method",
-		func(ctx context.Context, c *confClient) error { return c.form(ctx, "chat.postMesage", "channel", "C0GENERAL1") }})
+		func(ctx context.Context, c *confClient) error {
+			return c.form(ctx, "chat.postMesage", "channel", "C0GENERAL1")
+		}})
 
 	covered := map[string]map[string]bool{} // method → answers checked ("" for success)
 	for _, tc := range cases {
