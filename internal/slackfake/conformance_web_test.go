@@ -367,6 +367,9 @@ func webCases() []webCase {
 		{"conversations.open", "deleted user", "user_disabled", func(ctx context.Context, c *confClient) error {
 			return c.form(ctx, "conversations.open", "users", confGone)
 		}},
+		{"conversations.open", "another bot", "cannot_dm_bot", func(ctx context.Context, c *confClient) error {
+			return c.form(ctx, "conversations.open", "users", confHelper)
+		}},
 
 		{"chat.postEphemeral", "to a member", "", func(ctx context.Context, c *confClient) error {
 			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", confAlice, slack.MsgOptionText("psst", false))

@@ -560,6 +560,9 @@ func (s *Server) conversationsOpen(call apiCall) (object, string) {
 	if len(users) > 1 {
 		return s.openMPIMLocked(users, f.Get("return_im")), ""
 	}
+	if u := s.users[users[0]]; u.IsBot && u.ID != s.cfg.userID {
+		return nil, "cannot_dm_bot" // bots cannot DM other bots
+	}
 	id, open := s.dms[users[0]]
 	if !open {
 		id = s.newIDLocked("D")

@@ -11,7 +11,13 @@
 //     and the token as a "token" parameter or an "Authorization: Bearer"
 //     header, and answering Slack's JSON shapes and Slack's errors: a post
 //     to a channel that does not exist answers channel_not_found, to one
-//     the bot has not joined not_in_channel (see [Server.AddConversations]);
+//     the bot has not joined not_in_channel (see [Server.AddConversations]),
+//     a text over 40,000 characters msg_too_long, a reaction to a message
+//     the model does not have message_not_found, a token of the wrong kind
+//     not_allowed_token_type. Every answer, success or error, has what
+//     Slack's published schema of the method requires, and only the errors
+//     [Server.Errors] lists (TestWebConformance checks both against the
+//     spec, testdata/spec/web);
 //   - the RTM websocket handed out by rtm.connect, which greets with
 //     {"type":"hello"} and answers the client's pings with pongs;
 //   - the Socket Mode websockets handed out by apps.connections.open, which
@@ -30,10 +36,14 @@
 // [Server.Deliveries] and [Server.Acks] say which connection got and acked
 // what.
 //
-// The fake keeps a model of the workspace: users ([Server.AddUsers]),
+// The fake keeps a model of the workspace: users ([Server.AddUsers]; the
+// bot is one, a bot user, and a test may add others),
 // channels with their members and whether the bot is in them
 // ([Server.AddConversations], [Server.AddChannel], [Server.Join]) and the
-// bot's direct messages (opened by conversations.open, see [Server.DM]).
+// bot's direct messages ([Server.AddDM], or opened by conversations.open,
+// see [Server.DM]) and multi-person DMs, and the messages in each that
+// reactions.add finds (sent as events, posted by the bot, or
+// [Server.AddMessage]).
 // A message event a test sends from a channel the fake does not know adds
 // that channel, with the bot and the author in it, as only such a channel
 // could deliver it. Ephemeral messages are recorded apart from posts

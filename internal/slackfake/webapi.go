@@ -70,7 +70,7 @@ func (s *Server) routes() map[string]route {
 		"conversations.list": {s.conversationsList, TokenBot, []string{"invalid_cursor", "invalid_limit", "invalid_types"}},
 		"conversations.open": {s.conversationsOpen, TokenBot, []string{"channel_not_found",
 			"method_not_supported_for_channel_type", "users_list_not_supplied", "too_many_users",
-			"user_not_found", "user_disabled"}},
+			"user_not_found", "user_disabled", "cannot_dm_bot"}},
 		"chat.postEphemeral": {s.chatPostEphemeral, TokenBot, []string{"channel_not_found", "is_archived",
 			"not_in_channel", "user_not_in_channel", "no_text", "msg_too_long"}},
 		"chat.postMessage": {s.chatPostMessage, TokenBot, []string{"channel_not_found", "is_archived",
