@@ -27,8 +27,8 @@ import (
 // and each error, is checked against the schema of Slack's published
 // specification in testdata/spec/web (see its README).
 
-// specBase is the base URL the spec's schema files are known by.
-const specBase = "https://slackfake.test/spec/web/"
+// webSpecBase is the base URL the spec's schema files are known by.
+const webSpecBase = "https://slackfake.test/spec/web/"
 
 // webSchema returns part ("success" or "error") of the schema of the Web
 // API method's answers, from testdata/spec/web/METHOD.json. It fails the
@@ -50,33 +50,33 @@ func webSchema(t *testing.T, method, part string) *jsonschema.Schema {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if err := c.AddResource(specBase+filepath.Base(f), doc); err != nil {
+		if err := c.AddResource(webSpecBase+filepath.Base(f), doc); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
-	sch, err := c.Compile(specBase + method + ".json#/$defs/" + part)
+	sch, err := c.Compile(webSpecBase + method + ".json#/$defs/" + part)
 	if err != nil {
 		t.Fatalf("no %s schema for %s: %v", part, method, err)
 	}
 	return sch
 }
 
-// exchange is one Web API call as it went over the wire.
-type exchange struct {
+// webExchange is one Web API call as it went over the wire.
+type webExchange struct {
 	method string
 	status int
 	header http.Header
 	body   []byte
 }
 
-// recorder is an http.RoundTripper that keeps every exchange, so that the
+// webRecorder is an http.RoundTripper that keeps every webExchange, so that the
 // raw answers slack-go's client got can be checked.
-type recorder struct {
+type webRecorder struct {
 	mu  sync.Mutex
-	log []exchange
+	log []webExchange
 }
 
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+func (r *webRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		return nil, err
@@ -89,12 +89,12 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.log = append(r.log, exchange{path.Base(req.URL.Path), resp.StatusCode, resp.Header.Clone(), body})
+	r.log = append(r.log, webExchange{path.Base(req.URL.Path), resp.StatusCode, resp.Header.Clone(), body})
 	return resp, nil
 }
 
 // take returns the exchanges since the last take.
-func (r *recorder) take() []exchange {
+func (r *webRecorder) take() []webExchange {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	log := r.log
@@ -102,9 +102,9 @@ func (r *recorder) take() []exchange {
 	return log
 }
 
-// conformant checks an answer of method against its schema: the success
+// webConformant checks an answer of method against its schema: the success
 // schema when want is "", else the error schema, with want as the error.
-func conformant(t *testing.T, method, want string, x exchange) {
+func webConformant(t *testing.T, method, want string, x webExchange) {
 	t.Helper()
 	wantStatus := http.StatusOK
 	if want == "ratelimited" {
@@ -145,48 +145,48 @@ func conformant(t *testing.T, method, want string, x exchange) {
 // Identities that match the spec's ID patterns (the fake's defaults, such
 // as UBOT and T1, are shorter than Slack's).
 const (
-	confBot    = "U0BOT0001"
-	confTeam   = "T0TEAM0001"
-	confAlice  = "U0ALICE01"
-	confBob    = "U0BOB0001"
-	confGone   = "U0GONE001"
-	confHelper = "U0HELPER1"
-	confDM     = "D0ALICE001"
+	webBot    = "U0BOT0001"
+	webTeam   = "T0TEAM0001"
+	webAlice  = "U0ALICE01"
+	webBob    = "U0BOB0001"
+	webGone   = "U0GONE001"
+	webHelper = "U0HELPER1"
+	webDM     = "D0ALICE001"
 )
 
-// confWorkspace is the workspace the conformance cases run in.
-func confWorkspace(t *testing.T) *slackfake.Server {
-	srv := slackfake.New(slackfake.WithBotUser(confBot, "B0BOT0001", "rulebot"),
-		slackfake.WithTeam(confTeam, "Slackfake"), slackfake.WithAppID("A0APP0001"))
+// webWorkspace is the workspace the conformance cases run in.
+func webWorkspace(t *testing.T) *slackfake.Server {
+	srv := slackfake.New(slackfake.WithBotUser(webBot, "B0BOT0001", "rulebot"),
+		slackfake.WithTeam(webTeam, "Slackfake"), slackfake.WithAppID("A0APP0001"))
 	t.Cleanup(srv.Close)
 	srv.AddUsers(
-		slackfake.User{ID: confAlice, Name: "alice", RealName: "Alice Liddell"},
-		slackfake.User{ID: confBob, Name: "bob"},
-		slackfake.User{ID: confGone, Name: "gone", Deleted: true},
-		slackfake.User{ID: confHelper, Name: "helper", IsBot: true},
+		slackfake.User{ID: webAlice, Name: "alice", RealName: "Alice Liddell"},
+		slackfake.User{ID: webBob, Name: "bob"},
+		slackfake.User{ID: webGone, Name: "gone", Deleted: true},
+		slackfake.User{ID: webHelper, Name: "helper", IsBot: true},
 	)
 	srv.AddConversations(
-		slackfake.Conversation{ID: "C0GENERAL1", Name: "general", Members: []string{confAlice, confBob}},
-		slackfake.Conversation{ID: "C0SECRET01", Name: "secret", Private: true, Members: []string{confAlice}},
+		slackfake.Conversation{ID: "C0GENERAL1", Name: "general", Members: []string{webAlice, webBob}},
+		slackfake.Conversation{ID: "C0SECRET01", Name: "secret", Private: true, Members: []string{webAlice}},
 		slackfake.Conversation{ID: "C0HIDDEN01", Name: "hidden", Private: true, BotNotMember: true},
-		slackfake.Conversation{ID: "C0OUTSIDE1", Name: "outside", BotNotMember: true, Members: []string{confAlice}},
+		slackfake.Conversation{ID: "C0OUTSIDE1", Name: "outside", BotNotMember: true, Members: []string{webAlice}},
 		slackfake.Conversation{ID: "C0ARCHIVE1", Name: "archive", Archived: true},
 	)
-	srv.AddDM(confDM, confAlice)
+	srv.AddDM(webDM, webAlice)
 	srv.AddMessage("C0GENERAL1", "1700000000.000100")
 	return srv
 }
 
-// confClient calls the fake, recording every exchange.
-type confClient struct {
+// webClient calls the fake, recording every webExchange.
+type webClient struct {
 	srv  *slackfake.Server
-	rec  *recorder
+	rec  *webRecorder
 	http *http.Client
 }
 
 // api returns slack-go's client with the token (an app-level token for
 // apps.connections.open when app).
-func (c *confClient) api(token string, app bool) *slack.Client {
+func (c *webClient) api(token string, app bool) *slack.Client {
 	opts := []slack.Option{slack.OptionAPIURL(c.srv.APIURL()), slack.OptionHTTPClient(c.http)}
 	if app {
 		return slack.New("", append(opts, slack.OptionAppLevelToken(token))...)
@@ -194,11 +194,11 @@ func (c *confClient) api(token string, app bool) *slack.Client {
 	return slack.New(token, opts...)
 }
 
-func (c *confClient) bot() *slack.Client { return c.api(slackfake.DefaultBotToken, false) }
+func (c *webClient) bot() *slack.Client { return c.api(slackfake.DefaultBotToken, false) }
 
 // raw calls method with the form, the token in the Authorization header
 // (none when ""); a body other than "" is sent instead, as contentType.
-func (c *confClient) raw(ctx context.Context, method, token string, form url.Values, contentType, body string) error {
+func (c *webClient) raw(ctx context.Context, method, token string, form url.Values, contentType, body string) error {
 	if body == "" {
 		body, contentType = form.Encode(), "application/x-www-form-urlencoded"
 	}
@@ -217,7 +217,7 @@ func (c *confClient) raw(ctx context.Context, method, token string, form url.Val
 	return resp.Body.Close()
 }
 
-func (c *confClient) form(ctx context.Context, method string, kv ...string) error {
+func (c *webClient) form(ctx context.Context, method string, kv ...string) error {
 	f := url.Values{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		f.Set(kv[i], kv[i+1])
@@ -229,76 +229,76 @@ func (c *confClient) form(ctx context.Context, method string, kv ...string) erro
 type webCase struct {
 	method, name string
 	want         string // the error code, or "" for success
-	call         func(ctx context.Context, c *confClient) error
+	call         func(ctx context.Context, c *webClient) error
 }
 
 func webCases() []webCase {
 	ref := slack.NewRefToMessage
 	long := strings.Repeat("x", 40001)
 	return []webCase{
-		{"auth.test", "bot", "", func(ctx context.Context, c *confClient) error {
+		{"auth.test", "bot", "", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().AuthTestContext(ctx)
 			return err
 		}},
 
-		{"users.info", "person", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().GetUserInfoContext(ctx, confAlice)
+		{"users.info", "person", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().GetUserInfoContext(ctx, webAlice)
 			return err
 		}},
-		{"users.info", "bot user", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().GetUserInfoContext(ctx, confHelper)
+		{"users.info", "bot user", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().GetUserInfoContext(ctx, webHelper)
 			return err
 		}},
-		{"users.info", "the bot itself", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().GetUserInfoContext(ctx, confBot)
+		{"users.info", "the bot itself", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().GetUserInfoContext(ctx, webBot)
 			return err
 		}},
-		{"users.info", "deleted", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().GetUserInfoContext(ctx, confGone)
+		{"users.info", "deleted", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().GetUserInfoContext(ctx, webGone)
 			return err
 		}},
-		{"users.info", "unknown", "user_not_found", func(ctx context.Context, c *confClient) error {
+		{"users.info", "unknown", "user_not_found", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetUserInfoContext(ctx, "U0NOBODY1")
 			return err
 		}},
-		{"users.info", "no user", "user_not_found", func(ctx context.Context, c *confClient) error {
+		{"users.info", "no user", "user_not_found", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "users.info")
 		}},
 
-		{"users.list", "all", "", func(ctx context.Context, c *confClient) error {
+		{"users.list", "all", "", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetUsersContext(ctx)
 			return err
 		}},
-		{"users.list", "a page", "", func(ctx context.Context, c *confClient) error {
+		{"users.list", "a page", "", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "users.list", "limit", "2")
 		}},
-		{"users.list", "bad cursor", "invalid_cursor", func(ctx context.Context, c *confClient) error {
+		{"users.list", "bad cursor", "invalid_cursor", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "users.list", "cursor", "bm9wZQ==")
 		}},
-		{"users.list", "bad limit", "invalid_arguments", func(ctx context.Context, c *confClient) error {
+		{"users.list", "bad limit", "invalid_arguments", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "users.list", "limit", "many")
 		}},
-		{"users.list", "too many without a limit", "limit_required", func(ctx context.Context, c *confClient) error {
+		{"users.list", "too many without a limit", "limit_required", func(ctx context.Context, c *webClient) error {
 			for i := range 1001 {
 				c.srv.AddUsers(slackfake.User{ID: fmt.Sprintf("U0MANY%04d", i), Name: fmt.Sprintf("many%d", i)})
 			}
 			return c.form(ctx, "users.list")
 		}},
 
-		{"conversations.info", "channel", "", func(ctx context.Context, c *confClient) error {
+		{"conversations.info", "channel", "", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C0GENERAL1"})
 			return err
 		}},
-		{"conversations.info", "private channel", "", func(ctx context.Context, c *confClient) error {
+		{"conversations.info", "private channel", "", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C0SECRET01"})
 			return err
 		}},
-		{"conversations.info", "DM", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: confDM})
+		{"conversations.info", "DM", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: webDM})
 			return err
 		}},
-		{"conversations.info", "multi-person DM", "", func(ctx context.Context, c *confClient) error {
-			ch, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{confAlice, confBob}})
+		{"conversations.info", "multi-person DM", "", func(ctx context.Context, c *webClient) error {
+			ch, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{webAlice, webBob}})
 			if err != nil {
 				return err
 			}
@@ -306,138 +306,138 @@ func webCases() []webCase {
 			_, err = c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: ch.ID})
 			return err
 		}},
-		{"conversations.info", "unknown", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"conversations.info", "unknown", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C0NOWHERE1"})
 			return err
 		}},
-		{"conversations.info", "private, the bot not in it", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"conversations.info", "private, the bot not in it", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C0HIDDEN01"})
 			return err
 		}},
-		{"conversations.info", "no channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"conversations.info", "no channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.info")
 		}},
 
-		{"conversations.list", "every type", "", func(ctx context.Context, c *confClient) error {
+		{"conversations.list", "every type", "", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().GetConversationsContext(ctx, &slack.GetConversationsParameters{
 				Types: []string{"public_channel", "private_channel", "im", "mpim"}})
 			return err
 		}},
-		{"conversations.list", "bad cursor", "invalid_cursor", func(ctx context.Context, c *confClient) error {
+		{"conversations.list", "bad cursor", "invalid_cursor", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.list", "cursor", "bm9wZQ==")
 		}},
-		{"conversations.list", "limit over 1,000", "invalid_limit", func(ctx context.Context, c *confClient) error {
+		{"conversations.list", "limit over 1,000", "invalid_limit", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.list", "limit", "1001")
 		}},
-		{"conversations.list", "bad types", "invalid_types", func(ctx context.Context, c *confClient) error {
+		{"conversations.list", "bad types", "invalid_types", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.list", "types", "public_channel,rooms")
 		}},
 
-		{"conversations.open", "new DM", "", func(ctx context.Context, c *confClient) error {
-			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{confBob}})
+		{"conversations.open", "new DM", "", func(ctx context.Context, c *webClient) error {
+			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{webBob}})
 			return err
 		}},
-		{"conversations.open", "DM already open, return_im", "", func(ctx context.Context, c *confClient) error {
-			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{confAlice}, ReturnIM: true})
+		{"conversations.open", "DM already open, return_im", "", func(ctx context.Context, c *webClient) error {
+			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{webAlice}, ReturnIM: true})
 			return err
 		}},
-		{"conversations.open", "by channel", "", func(ctx context.Context, c *confClient) error {
-			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{ChannelID: confDM})
+		{"conversations.open", "by channel", "", func(ctx context.Context, c *webClient) error {
+			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{ChannelID: webDM})
 			return err
 		}},
-		{"conversations.open", "multi-person DM, return_im", "", func(ctx context.Context, c *confClient) error {
-			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{confAlice, confBob}, ReturnIM: true})
+		{"conversations.open", "multi-person DM, return_im", "", func(ctx context.Context, c *webClient) error {
+			_, _, _, err := c.bot().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{webAlice, webBob}, ReturnIM: true})
 			return err
 		}},
-		{"conversations.open", "unknown channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"conversations.open", "unknown channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open", "channel", "D0NOWHERE1")
 		}},
-		{"conversations.open", "a channel", "method_not_supported_for_channel_type", func(ctx context.Context, c *confClient) error {
+		{"conversations.open", "a channel", "method_not_supported_for_channel_type", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open", "channel", "C0GENERAL1")
 		}},
-		{"conversations.open", "nobody", "users_list_not_supplied", func(ctx context.Context, c *confClient) error {
+		{"conversations.open", "nobody", "users_list_not_supplied", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open")
 		}},
-		{"conversations.open", "nine users", "too_many_users", func(ctx context.Context, c *confClient) error {
+		{"conversations.open", "nine users", "too_many_users", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open", "users", "U0A0000001,U0A0000002,U0A0000003,U0A0000004,U0A0000005,U0A0000006,U0A0000007,U0A0000008,U0A0000009")
 		}},
-		{"conversations.open", "unknown user", "user_not_found", func(ctx context.Context, c *confClient) error {
+		{"conversations.open", "unknown user", "user_not_found", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open", "users", "U0NOBODY1")
 		}},
-		{"conversations.open", "deleted user", "user_disabled", func(ctx context.Context, c *confClient) error {
-			return c.form(ctx, "conversations.open", "users", confGone)
+		{"conversations.open", "deleted user", "user_disabled", func(ctx context.Context, c *webClient) error {
+			return c.form(ctx, "conversations.open", "users", webGone)
 		}},
-		{"conversations.open", "another bot", "cannot_dm_bot", func(ctx context.Context, c *confClient) error {
-			return c.form(ctx, "conversations.open", "users", confHelper)
-		}},
-
-		{"chat.postEphemeral", "to a member", "", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", confAlice, slack.MsgOptionText("psst", false))
-			return err
-		}},
-		{"chat.postEphemeral", "unknown channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0NOWHERE1", confAlice, slack.MsgOptionText("psst", false))
-			return err
-		}},
-		{"chat.postEphemeral", "archived", "is_archived", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0ARCHIVE1", confAlice, slack.MsgOptionText("psst", false))
-			return err
-		}},
-		{"chat.postEphemeral", "the bot not in it", "not_in_channel", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0OUTSIDE1", confAlice, slack.MsgOptionText("psst", false))
-			return err
-		}},
-		{"chat.postEphemeral", "the user not in it", "user_not_in_channel", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0SECRET01", confBob, slack.MsgOptionText("psst", false))
-			return err
-		}},
-		{"chat.postEphemeral", "no text", "no_text", func(ctx context.Context, c *confClient) error {
-			return c.form(ctx, "chat.postEphemeral", "channel", "C0GENERAL1", "user", confAlice)
-		}},
-		{"chat.postEphemeral", "40,001 characters", "msg_too_long", func(ctx context.Context, c *confClient) error {
-			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", confAlice, slack.MsgOptionText(long, false))
-			return err
+		{"conversations.open", "another bot", "cannot_dm_bot", func(ctx context.Context, c *webClient) error {
+			return c.form(ctx, "conversations.open", "users", webHelper)
 		}},
 
-		{"chat.postMessage", "to a channel", "", func(ctx context.Context, c *confClient) error {
+		{"chat.postEphemeral", "to a member", "", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", webAlice, slack.MsgOptionText("psst", false))
+			return err
+		}},
+		{"chat.postEphemeral", "unknown channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0NOWHERE1", webAlice, slack.MsgOptionText("psst", false))
+			return err
+		}},
+		{"chat.postEphemeral", "archived", "is_archived", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0ARCHIVE1", webAlice, slack.MsgOptionText("psst", false))
+			return err
+		}},
+		{"chat.postEphemeral", "the bot not in it", "not_in_channel", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0OUTSIDE1", webAlice, slack.MsgOptionText("psst", false))
+			return err
+		}},
+		{"chat.postEphemeral", "the user not in it", "user_not_in_channel", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0SECRET01", webBob, slack.MsgOptionText("psst", false))
+			return err
+		}},
+		{"chat.postEphemeral", "no text", "no_text", func(ctx context.Context, c *webClient) error {
+			return c.form(ctx, "chat.postEphemeral", "channel", "C0GENERAL1", "user", webAlice)
+		}},
+		{"chat.postEphemeral", "40,001 characters", "msg_too_long", func(ctx context.Context, c *webClient) error {
+			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", webAlice, slack.MsgOptionText(long, false))
+			return err
+		}},
+
+		{"chat.postMessage", "to a channel", "", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0GENERAL1", slack.MsgOptionText("hello", false))
 			return err
 		}},
-		{"chat.postMessage", "in a thread of a DM", "", func(ctx context.Context, c *confClient) error {
-			_, _, err := c.bot().PostMessageContext(ctx, confDM, slack.MsgOptionText("hello", false), slack.MsgOptionTS("1700000000.000100"))
+		{"chat.postMessage", "in a thread of a DM", "", func(ctx context.Context, c *webClient) error {
+			_, _, err := c.bot().PostMessageContext(ctx, webDM, slack.MsgOptionText("hello", false), slack.MsgOptionTS("1700000000.000100"))
 			return err
 		}},
-		{"chat.postMessage", "40,000 characters", "", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "40,000 characters", "", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0GENERAL1", slack.MsgOptionText(long[1:], false))
 			return err
 		}},
-		{"chat.postMessage", "unknown channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "unknown channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0NOWHERE1", slack.MsgOptionText("hello", false))
 			return err
 		}},
-		{"chat.postMessage", "no channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "no channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "chat.postMessage", "text", "hello")
 		}},
-		{"chat.postMessage", "archived", "is_archived", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "archived", "is_archived", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0ARCHIVE1", slack.MsgOptionText("hello", false))
 			return err
 		}},
-		{"chat.postMessage", "the bot not in it", "not_in_channel", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "the bot not in it", "not_in_channel", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0OUTSIDE1", slack.MsgOptionText("hello", false))
 			return err
 		}},
-		{"chat.postMessage", "no text", "no_text", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "no text", "no_text", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "chat.postMessage", "channel", "C0GENERAL1")
 		}},
-		{"chat.postMessage", "40,001 characters", "msg_too_long", func(ctx context.Context, c *confClient) error {
+		{"chat.postMessage", "40,001 characters", "msg_too_long", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.bot().PostMessageContext(ctx, "C0GENERAL1", slack.MsgOptionText(long, false))
 			return err
 		}},
 
-		{"reactions.add", "to a message", "", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "to a message", "", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, "tada", ref("C0GENERAL1", "1700000000.000100"))
 		}},
-		{"reactions.add", "to the bot's own post", "", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "to the bot's own post", "", func(ctx context.Context, c *webClient) error {
 			_, ts, err := c.bot().PostMessageContext(ctx, "C0GENERAL1", slack.MsgOptionText("hello", false))
 			if err != nil {
 				return err
@@ -445,43 +445,43 @@ func webCases() []webCase {
 			c.rec.take()
 			return c.bot().AddReactionContext(ctx, "thumbsup::skin-tone-2", ref("C0GENERAL1", ts))
 		}},
-		{"reactions.add", "twice", "already_reacted", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "twice", "already_reacted", func(ctx context.Context, c *webClient) error {
 			c.bot().AddReactionContext(ctx, "eyes", ref("C0GENERAL1", "1700000000.000100"))
 			c.rec.take()
 			return c.bot().AddReactionContext(ctx, "eyes", ref("C0GENERAL1", "1700000000.000100"))
 		}},
-		{"reactions.add", "colons", "invalid_name", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "colons", "invalid_name", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, ":tada:", ref("C0GENERAL1", "1700000000.000100"))
 		}},
-		{"reactions.add", "no name", "invalid_name", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "no name", "invalid_name", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "reactions.add", "channel", "C0GENERAL1", "timestamp", "1700000000.000100")
 		}},
-		{"reactions.add", "no timestamp", "no_item_specified", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "no timestamp", "no_item_specified", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "reactions.add", "channel", "C0GENERAL1", "name", "tada")
 		}},
-		{"reactions.add", "unknown channel", "channel_not_found", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "unknown channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, "tada", ref("C0NOWHERE1", "1700000000.000100"))
 		}},
-		{"reactions.add", "unknown message", "message_not_found", func(ctx context.Context, c *confClient) error {
+		{"reactions.add", "unknown message", "message_not_found", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, "tada", ref("C0GENERAL1", "1700000000.999999"))
 		}},
 
-		{"rtm.connect", "classic bot", "", func(ctx context.Context, c *confClient) error {
+		{"rtm.connect", "classic bot", "", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.api(slackfake.DefaultClassicBotToken, false).ConnectRTMContext(ctx)
 			return err
 		}},
-		{"apps.connections.open", "app token", "", func(ctx context.Context, c *confClient) error {
+		{"apps.connections.open", "app token", "", func(ctx context.Context, c *webClient) error {
 			_, _, err := c.api(slackfake.DefaultAppToken, true).StartSocketModeContext(ctx)
 			return err
 		}},
 	}
 }
 
-// authCases are the errors every method may answer before it looks at its
+// webAuthCases are the errors every method may answer before it looks at its
 // parameters, called as raw HTTP.
-func authCases(method string) []webCase {
-	call := func(token, contentType, body string) func(context.Context, *confClient) error {
-		return func(ctx context.Context, c *confClient) error {
+func webAuthCases(method string) []webCase {
+	call := func(token, contentType, body string) func(context.Context, *webClient) error {
+		return func(ctx context.Context, c *webClient) error {
 			return c.raw(ctx, method, token, url.Values{}, contentType, body)
 		}
 	}
@@ -497,7 +497,7 @@ func authCases(method string) []webCase {
 		{method, "unknown token", "invalid_auth", call("xoxb-unknown", "", "")},
 		{method, "revoked token", "token_revoked", call("xoxb-conformance-revoked", "", "")},
 		{method, "wrong token type", "not_allowed_token_type", call(wrong, "", "")},
-		{method, "rate limited", "ratelimited", func(ctx context.Context, c *confClient) error {
+		{method, "rate limited", "ratelimited", func(ctx context.Context, c *webClient) error {
 			c.srv.RateLimitNext(method, 1, 1500*time.Millisecond)
 			return c.raw(ctx, method, right, url.Values{}, "", "")
 		}},
@@ -513,16 +513,16 @@ func authCases(method string) []webCase {
 // Every method the fake serves must have a success case and a case for
 // every error it declares (Server.Errors).
 func TestWebConformance(t *testing.T) {
-	srv := confWorkspace(t)
+	srv := webWorkspace(t)
 	srv.SetToken("xoxb-conformance-revoked", slackfake.TokenRevoked)
-	rec := &recorder{}
-	c := &confClient{srv: srv, rec: rec, http: &http.Client{Transport: rec}}
+	rec := &webRecorder{}
+	c := &webClient{srv: srv, rec: rec, http: &http.Client{Transport: rec}}
 	cases := webCases()
 	for _, m := range srv.Methods() {
-		cases = append(cases, authCases(m)...)
+		cases = append(cases, webAuthCases(m)...)
 	}
 	cases = append(cases, webCase{"unknown_method", "a method Slack does not have", "unknown_method",
-		func(ctx context.Context, c *confClient) error {
+		func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "chat.postMesage", "channel", "C0GENERAL1")
 		}})
 
@@ -532,7 +532,7 @@ func TestWebConformance(t *testing.T) {
 			ctx := testContext(t)
 			rec.take()
 			_ = tc.call(ctx, c) // the error slack-go makes of the answer does not matter here
-			var last *exchange
+			var last *webExchange
 			for _, x := range rec.take() {
 				if x.method == tc.method || tc.method == "unknown_method" {
 					last = &x
@@ -541,7 +541,7 @@ func TestWebConformance(t *testing.T) {
 			if last == nil {
 				t.Fatalf("%s was not called", tc.method)
 			}
-			conformant(t, tc.method, tc.want, *last)
+			webConformant(t, tc.method, tc.want, *last)
 			if !t.Failed() {
 				if covered[tc.method] == nil {
 					covered[tc.method] = map[string]bool{}

@@ -32,7 +32,7 @@ func TestWebStrictness(t *testing.T) {
 		{"a channel has what the spec requires", func(s *slackfake.Server) { s.AddChannel("C1", "general", false) },
 			"conversations.info", url.Values{"channel": {"C1"}}, "", []string{`"creator":"UBOT"`, `"topic":{`, `"purpose":{`, `"is_org_shared":false`}},
 		{"a channel known from an event has a name", func(s *slackfake.Server) {
-			noteMessage(s, "CNEW", "1.000001")
+			webNoteMessage(s, "CNEW", "1.000001")
 		}, "conversations.info", url.Values{"channel": {"CNEW"}}, "", []string{`"name":"cnew"`}},
 		{"the bot is a bot user", nil,
 			"users.info", url.Values{"user": {"UBOT"}}, "", []string{`"is_bot":true`, `"bot_id":"BBOT"`, `"is_app_user":false`, `"name":"rulebot"`}},
@@ -56,10 +56,10 @@ func TestWebStrictness(t *testing.T) {
 		{"reactions.add to an unknown message", func(s *slackfake.Server) { s.AddChannel("C1", "general", false) },
 			"reactions.add", url.Values{"channel": {"C1"}, "timestamp": {"1.000001"}, "name": {"eyes"}}, "", []string{`"error":"message_not_found"`}},
 		{"reactions.add to a message sent as an event", func(s *slackfake.Server) {
-			noteMessage(s, "C1", "1.000001")
+			webNoteMessage(s, "C1", "1.000001")
 		}, "reactions.add", url.Values{"channel": {"C1"}, "timestamp": {"1.000001"}, "name": {"eyes"}}, "", []string{`"ok":true`}},
 		{"reactions.add with colons", func(s *slackfake.Server) {
-			noteMessage(s, "C1", "1.000001")
+			webNoteMessage(s, "C1", "1.000001")
 		}, "reactions.add", url.Values{"channel": {"C1"}, "timestamp": {"1.000001"}, "name": {":eyes:"}}, "", []string{`"error":"invalid_name"`}},
 		{"conversations.open finds a DM added by a test", func(s *slackfake.Server) { s.AddUser("U1", "alice"); s.AddChannel("D1", "U1", true) },
 			"conversations.open", url.Values{"users": {"U1"}}, "", []string{`"channel":{"id":"D1"}`, `"already_open":true`}},
@@ -112,10 +112,10 @@ func TestWebStrictness(t *testing.T) {
 	}
 }
 
-// noteMessage makes a message event of U1 in channel known to the model
+// webNoteMessage makes a message event of U1 in channel known to the model
 // the way sending it does, without a connection to send it on: SendRTM
 // notes the event, then finds its context done.
-func noteMessage(s *slackfake.Server, channel, ts string) {
+func webNoteMessage(s *slackfake.Server, channel, ts string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s.SendRTM(ctx, map[string]any{"type": "message", "channel": channel, "user": "U1", "text": "hi", "ts": ts})
