@@ -53,12 +53,14 @@ type route struct {
 	errors []string
 }
 
-// authErrors are the errors every method may answer before its handler
+// authErrors returns the errors every method may answer before its handler
 // runs: no token, an unknown one, a revoked one, one of the wrong type;
 // ratelimited comes with HTTP 429 (see RateLimitNext), and the last three
 // are answers to a request body that cannot be read.
-var authErrors = []string{"not_authed", "invalid_auth", "token_revoked", "not_allowed_token_type",
-	"ratelimited", "invalid_form_data", "invalid_json", "json_not_object"}
+func authErrors() []string {
+	return []string{"not_authed", "invalid_auth", "token_revoked", "not_allowed_token_type",
+		"ratelimited", "invalid_form_data", "invalid_json", "json_not_object"}
+}
 
 // routes returns the Web API methods the fake serves.
 func (s *Server) routes() map[string]route {
@@ -95,7 +97,7 @@ func (s *Server) Errors(method string) []string {
 	if _, ok := s.api[method]; !ok {
 		return []string{"unknown_method"}
 	}
-	return slices.Concat(authErrors, s.api[method].errors)
+	return slices.Concat(authErrors(), s.api[method].errors)
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
