@@ -367,9 +367,6 @@ func webCases() []webCase {
 		{"conversations.open", "deleted user", "user_disabled", func(ctx context.Context, c *webClient) error {
 			return c.form(ctx, "conversations.open", "users", webGone)
 		}},
-		{"conversations.open", "another bot", "cannot_dm_bot", func(ctx context.Context, c *webClient) error {
-			return c.form(ctx, "conversations.open", "users", webHelper)
-		}},
 
 		{"chat.postEphemeral", "to a member", "", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().PostEphemeralContext(ctx, "C0GENERAL1", webAlice, slack.MsgOptionText("psst", false))
@@ -383,7 +380,7 @@ func webCases() []webCase {
 			_, err := c.bot().PostEphemeralContext(ctx, "C0ARCHIVE1", webAlice, slack.MsgOptionText("psst", false))
 			return err
 		}},
-		{"chat.postEphemeral", "the bot not in it", "not_in_channel", func(ctx context.Context, c *webClient) error {
+		{"chat.postEphemeral", "the bot not in it", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			_, err := c.bot().PostEphemeralContext(ctx, "C0OUTSIDE1", webAlice, slack.MsgOptionText("psst", false))
 			return err
 		}},
@@ -461,6 +458,10 @@ func webCases() []webCase {
 		}},
 		{"reactions.add", "unknown channel", "channel_not_found", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, "tada", ref("C0NOWHERE1", "1700000000.000100"))
+		}},
+		{"reactions.add", "archived channel", "is_archived", func(ctx context.Context, c *webClient) error {
+			c.srv.AddMessage("C0ARCHIVE1", "1700000000.000100")
+			return c.bot().AddReactionContext(ctx, "tada", ref("C0ARCHIVE1", "1700000000.000100"))
 		}},
 		{"reactions.add", "unknown message", "message_not_found", func(ctx context.Context, c *webClient) error {
 			return c.bot().AddReactionContext(ctx, "tada", ref("C0GENERAL1", "1700000000.999999"))

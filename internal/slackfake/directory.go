@@ -560,9 +560,6 @@ func (s *Server) conversationsOpen(call apiCall) (object, string) {
 	if len(users) > 1 {
 		return s.openMPIMLocked(users, f.Get("return_im")), ""
 	}
-	if u := s.users[users[0]]; u.IsBot && u.ID != s.cfg.userID {
-		return nil, "cannot_dm_bot" // bots cannot DM other bots
-	}
 	id, open := s.dms[users[0]]
 	if !open {
 		id = s.newIDLocked("D")
@@ -616,7 +613,13 @@ func (s *Server) chatPostEphemeral(call apiCall) (object, string) {
 		ThreadTS: f.Get("thread_ts"), Time: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if code := s.postableLocked(e.Channel); code != "" {
+	switch code := s.postableLocked(e.Channel); code {
+	case "":
+	case "not_in_channel":
+		// Not an error of chat.postEphemeral in Slack's spec: a channel
+		// the bot is not in is one it cannot post to.
+		return nil, "channel_not_found"
+	default:
 		return nil, code
 	}
 	switch {

@@ -123,7 +123,7 @@ func TestPostEphemeral(t *testing.T) {
 		{"C1", "U2", "x", "user_not_in_channel"},
 		{"C1", "UNOPE", "x", "user_not_in_channel"},
 		{"CNOPE", "U1", "x", "channel_not_found"},
-		{"C2", "U1", "x", "not_in_channel"},
+		{"C2", "U1", "x", "channel_not_found"}, // the bot not in it: no not_in_channel in the spec of chat.postEphemeral
 		{"C4", "U1", "x", "channel_not_found"}, // private, without the bot: invisible
 		{"C5", "U1", "x", "is_archived"},
 		{"C1", "U1", "", "no_text"},

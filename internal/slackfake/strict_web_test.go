@@ -65,8 +65,6 @@ func TestWebStrictness(t *testing.T) {
 			"conversations.open", url.Values{"users": {"U1"}}, "", []string{`"channel":{"id":"D1"}`, `"already_open":true`}},
 		{"conversations.open of several users", func(s *slackfake.Server) { s.AddUser("U1", "alice"); s.AddUser("U2", "bob") },
 			"conversations.open", url.Values{"users": {"U1,U2"}, "return_im": {"true"}}, "", []string{`"is_mpim":true`, `"name":"mpdm-alice--bob--rulebot-1"`}},
-		{"conversations.open with another bot", func(s *slackfake.Server) { s.AddUsers(slackfake.User{ID: "UHELPER", Name: "helper", IsBot: true}) },
-			"conversations.open", url.Values{"users": {"UHELPER"}}, "", []string{`"error":"cannot_dm_bot"`}},
 		{"a body that is not JSON", nil, "auth.test", nil, `{"token":`, []string{`"error":"invalid_json"`}},
 		{"a JSON body that is not an object", nil, "auth.test", nil, `[]`, []string{`"error":"json_not_object"`}},
 	}

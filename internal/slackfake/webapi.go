@@ -72,13 +72,13 @@ func (s *Server) routes() map[string]route {
 		"conversations.list": {s.conversationsList, TokenBot, []string{"invalid_cursor", "invalid_limit", "invalid_types"}},
 		"conversations.open": {s.conversationsOpen, TokenBot, []string{"channel_not_found",
 			"method_not_supported_for_channel_type", "users_list_not_supplied", "too_many_users",
-			"user_not_found", "user_disabled", "cannot_dm_bot"}},
+			"user_not_found", "user_disabled"}},
 		"chat.postEphemeral": {s.chatPostEphemeral, TokenBot, []string{"channel_not_found", "is_archived",
-			"not_in_channel", "user_not_in_channel", "no_text", "msg_too_long"}},
+			"user_not_in_channel", "no_text", "msg_too_long"}},
 		"chat.postMessage": {s.chatPostMessage, TokenBot, []string{"channel_not_found", "is_archived",
 			"not_in_channel", "no_text", "msg_too_long"}},
 		"reactions.add": {s.reactionsAdd, TokenBot, []string{"invalid_name", "no_item_specified",
-			"channel_not_found", "message_not_found", "already_reacted"}},
+			"channel_not_found", "is_archived", "message_not_found", "already_reacted"}},
 		"rtm.connect":           {s.rtmConnect, TokenClassicBot, nil},
 		"apps.connections.open": {s.appsConnectionsOpen, TokenApp, nil},
 	}
@@ -348,10 +348,13 @@ func (s *Server) reactionsAdd(call apiCall) (object, string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch := s.visibleLocked(r.Channel)
 	switch {
-	case s.visibleLocked(r.Channel) == nil:
+	case ch == nil:
 		return nil, "channel_not_found"
-	case !s.channels[r.Channel].messages[r.Timestamp]:
+	case ch.archived:
+		return nil, "is_archived"
+	case !ch.messages[r.Timestamp]:
 		return nil, "message_not_found"
 	case slices.Contains(s.reactions, r):
 		return nil, "already_reacted"
