@@ -269,7 +269,8 @@ func TestResolveLargeWorkspace(t *testing.T) {
 	dir.now = func() time.Time { return clock }
 	retry := func(f func() error) error { return f() }
 
-	pages := func(index int) int { return index/pageSize + 1 } // the pages listed to reach users[index]
+	// The pages listed to reach users[index]: the bot itself is listed first.
+	pages := func(index int) int { return (index+1)/pageSize + 1 }
 	full := pages(n - 1)
 	tests := []struct {
 		name  string

@@ -411,6 +411,10 @@ func TestOrderPerChannelAndParallelChannels(t *testing.T) {
 func TestFatalErrors(t *testing.T) {
 	fake := newFake(t)
 	fake.SetToken("xoxb-revoked", slackfake.TokenRevoked)
+	// Looks like an app-level token, is a bot token: Slack answers
+	// not_allowed_token_type, which slack-go's socketmode client retries
+	// forever; the bot must give up at once.
+	fake.SetToken("xapp-in-fact-a-bot", slackfake.TokenBot)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -421,6 +425,7 @@ func TestFatalErrors(t *testing.T) {
 		{"revoked token", Config{BotToken: "xoxb-revoked"}, "SLACK_BOT_TOKEN was rejected by Slack (token_revoked)"},
 		{"modern token on RTM", Config{BotToken: slackfake.DefaultBotToken, Transport: RTM}, "not_allowed_token_type"},
 		{"bad app token", Config{BotToken: slackfake.DefaultBotToken, AppToken: "xapp-nope"}, "SLACK_APP_TOKEN"},
+		{"bot token as app token", Config{BotToken: slackfake.DefaultBotToken, AppToken: "xapp-in-fact-a-bot"}, "Slack refused SLACK_APP_TOKEN (not_allowed_token_type)"},
 		{"app token not xapp", Config{BotToken: slackfake.DefaultBotToken, AppToken: "xoxb-x"}, "SLACK_APP_TOKEN must be an app-level token"},
 		{"socket without app token", Config{BotToken: slackfake.DefaultBotToken, Transport: Socket}, "Socket Mode needs SLACK_APP_TOKEN"},
 	}

@@ -312,6 +312,7 @@ func TestProcessBadTokens(t *testing.T) {
 	fake := workspace(0)
 	defer fake.Close()
 	fake.SetToken("xoxb-revoked-123", slackfake.TokenRevoked)
+	fake.SetToken("xapp-in-fact-a-bot-1", slackfake.TokenBot) // not_allowed_token_type, which slack-go retries forever
 	rules := "RULEBOT_RULES=" + defaultRules
 	api := "SLACK_API_URL=" + fake.APIURL()
 	tests := []struct {
@@ -325,6 +326,7 @@ func TestProcessBadTokens(t *testing.T) {
 		{"revoked", []string{rules, api, "SLACK_BOT_TOKEN=xoxb-revoked-123"}, []string{"run"}, "token_revoked"},
 		{"rtm with a modern token", []string{rules, api, "SLACK_BOT_TOKEN=" + slackfake.DefaultBotToken}, []string{"run", "-transport", "rtm"}, "set SLACK_APP_TOKEN"},
 		{"bad app token", []string{rules, api, "SLACK_BOT_TOKEN=" + slackfake.DefaultBotToken, "SLACK_APP_TOKEN=xapp-bad-789"}, []string{"run"}, "SLACK_APP_TOKEN"},
+		{"bot token as app token", []string{rules, api, "SLACK_BOT_TOKEN=" + slackfake.DefaultBotToken, "SLACK_APP_TOKEN=xapp-in-fact-a-bot-1"}, []string{"run"}, "Slack refused SLACK_APP_TOKEN (not_allowed_token_type)"},
 		{"default command with a bad token", []string{rules, api, "SLACK_BOT_TOKEN=xoxb-invalid-456"}, nil, "invalid_auth"},
 	}
 	for _, tt := range tests {

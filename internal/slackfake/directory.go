@@ -3,6 +3,7 @@ package slackfake
 import (
 	"context"
 	"encoding/base64"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +23,14 @@ type User struct {
 	// default to Name when empty.
 	DisplayName string
 	RealName    string
-	IsBot       bool
-	Deleted     bool
+	// IsBot makes the user a bot user, as Slack's users.info answers the
+	// user of an app's bot: is_bot, profile.bot_id (BotID, made up from
+	// the user ID when empty) and profile.api_app_id (AppID, the bot's
+	// own app ID when empty).
+	IsBot   bool
+	BotID   string
+	AppID   string
+	Deleted bool
 }
 
 // Conversation is a channel, for AddConversations.
@@ -52,14 +59,25 @@ type Ephemeral struct {
 // channel is a conversation of the model.
 type channel struct {
 	name              string
-	isIM              bool
+	isIM, isMPIM      bool
 	user              string // for a DM, the other user
 	private, archived bool
 	members           map[string]bool // user IDs, the bot's included when it is in it
+	messages          map[string]bool // timestamps of the messages reactions.add finds
 }
 
-// maxTextRunes is the longest text chat.postEphemeral takes; longer is
-// msg_too_long.
+// newChannel returns a conversation with the members.
+func newChannel(name string, members ...string) *channel {
+	ch := &channel{name: name, members: map[string]bool{}, messages: map[string]bool{}}
+	for _, u := range members {
+		ch.members[u] = true
+	}
+	return ch
+}
+
+// maxTextRunes is the longest text chat.postMessage and
+// chat.postEphemeral take; longer is msg_too_long. Slack documents 40,000
+// characters (and once truncated longer texts instead).
 const maxTextRunes = 40000
 
 // AddUser adds a user that users.info and users.list will find, with name
@@ -74,6 +92,12 @@ func (s *Server) AddUsers(users ...User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range users {
+		if u.IsBot && u.BotID == "" {
+			u.BotID = "B" + strings.TrimLeft(u.ID, "UW")
+		}
+		if u.IsBot && u.AppID == "" {
+			u.AppID = s.cfg.appID
+		}
 		if u.DisplayName == "" {
 			u.DisplayName = u.Name
 		}
@@ -89,11 +113,51 @@ func (s *Server) AddUsers(users ...User) {
 }
 
 // AddChannel adds a conversation the bot is in: a public channel, or a
-// direct message when isIM.
+// direct message when isIM, where name is then the ID of the other user
+// (a DM has no name; Slack's conversations.info answers its user).
 func (s *Server) AddChannel(id, name string, isIM bool) {
+	if isIM {
+		s.AddDM(id, name)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addChannelLocked(id, &channel{name: name, isIM: isIM, private: isIM, members: map[string]bool{s.cfg.userID: true}})
+	s.addChannelLocked(id, newChannel(name, s.cfg.userID))
+}
+
+// AddDM adds the bot's direct message with user, which conversations.open
+// then finds.
+func (s *Server) AddDM(id, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addDMLocked(id, user)
+}
+
+func (s *Server) addDMLocked(id, user string) *channel {
+	ch := newChannel("", s.cfg.userID, user)
+	ch.isIM, ch.private, ch.user = true, true, user
+	s.addChannelLocked(id, ch)
+	if _, open := s.dms[user]; !open && user != "" {
+		s.dms[user] = id
+	}
+	return ch
+}
+
+// AddMessage adds a message the bot may react to, in a channel of the
+// model. Messages sent as events and the bot's posts are added by
+// themselves.
+func (s *Server) AddMessage(channelID, ts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noteMessageLocked(channelID, ts)
+}
+
+// noteMessageLocked records a message in a channel of the model. s.mu must
+// be held.
+func (s *Server) noteMessageLocked(channelID, ts string) {
+	if ch := s.channels[channelID]; ch != nil && ts != "" {
+		ch.messages[ts] = true
+	}
 }
 
 // AddConversations adds (or replaces) channels, listed by
@@ -102,12 +166,10 @@ func (s *Server) AddConversations(cs ...Conversation) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range cs {
-		ch := &channel{name: c.Name, private: c.Private, archived: c.Archived, members: map[string]bool{}}
+		ch := newChannel(c.Name, c.Members...)
+		ch.private, ch.archived = c.Private, c.Archived
 		if !c.BotNotMember {
 			ch.members[s.cfg.userID] = true
-		}
-		for _, u := range c.Members {
-			ch.members[u] = true
 		}
 		s.addChannelLocked(c.ID, ch)
 	}
@@ -182,81 +244,114 @@ func (s *Server) noteEvent(event map[string]any) {
 	ch := s.channels[id]
 	if ch == nil {
 		ct, _ := event["channel_type"].(string)
-		im := ct == "im" || (ct == "" && strings.HasPrefix(id, "D"))
-		ch = &channel{isIM: im, private: im || ct == "group", members: map[string]bool{s.cfg.userID: true}}
-		if im {
-			ch.user = user
+		if ct == "im" || (ct == "" && strings.HasPrefix(id, "D")) {
+			ch = s.addDMLocked(id, user)
+		} else {
+			// Slack's channels all have a name; this one is made up.
+			ch = newChannel(strings.ToLower(id), s.cfg.userID)
+			ch.private = ct == "group"
+			s.addChannelLocked(id, ch)
 		}
-		s.addChannelLocked(id, ch)
 	}
 	if user != "" {
 		ch.members[user] = true
 	}
-}
-
-// userObject is a user as users.info and users.list answer it.
-func (s *Server) userObject(u User) object {
-	return object{
-		"id":        u.ID,
-		"team_id":   s.cfg.teamID,
-		"name":      u.Name,
-		"real_name": u.RealName,
-		"deleted":   u.Deleted,
-		"is_bot":    u.IsBot,
-		"is_admin":  false,
-		"is_owner":  false,
-		"updated":   s.tsBase,
-		"profile": object{
-			"real_name":               u.RealName,
-			"real_name_normalized":    u.RealName,
-			"display_name":            u.DisplayName,
-			"display_name_normalized": u.DisplayName,
-			"team":                    s.cfg.teamID,
-		},
-		"is_app_user": false,
+	if ts, _ := event["ts"].(string); ts != "" {
+		ch.messages[ts] = true
 	}
 }
 
-// channelObject is a conversation as conversations.info and
-// conversations.list answer it. s.mu must be held.
+// userObject is a user as users.info and users.list answer it: every
+// field Slack's published schema requires, and those its method docs show
+// for every user.
+func (s *Server) userObject(u User) object {
+	profile := object{
+		"avatar_hash":             "g0000000000" + strconv.Itoa(len(u.ID)%10),
+		"real_name":               u.RealName,
+		"real_name_normalized":    u.RealName,
+		"display_name":            u.DisplayName,
+		"display_name_normalized": u.DisplayName,
+		"first_name":              u.RealName,
+		"last_name":               "",
+		"title":                   "",
+		"phone":                   "",
+		"skype":                   "",
+		"status_text":             "",
+		"status_emoji":            "",
+		"status_expiration":       0,
+		"team":                    s.cfg.teamID,
+	}
+	if u.IsBot {
+		profile["bot_id"] = u.BotID
+		profile["api_app_id"] = u.AppID
+		profile["always_active"] = true
+	}
+	return object{
+		"id":                  u.ID,
+		"team_id":             s.cfg.teamID,
+		"name":                u.Name,
+		"real_name":           u.RealName,
+		"deleted":             u.Deleted,
+		"color":               "9f69e7",
+		"tz":                  "Europe/London",
+		"tz_label":            "Greenwich Mean Time",
+		"tz_offset":           0,
+		"is_bot":              u.IsBot,
+		"is_app_user":         false,
+		"is_admin":            false,
+		"is_owner":            false,
+		"is_primary_owner":    false,
+		"is_restricted":       false,
+		"is_ultra_restricted": false,
+		"updated":             s.tsBase,
+		"profile":             profile,
+	}
+}
+
+// channelObjectLocked is a conversation as conversations.info,
+// conversations.list and conversations.open answer it: every field
+// Slack's published schema requires for its kind (channel, multi-person
+// DM, DM), and no field the schema does not allow for it. s.mu must be
+// held.
 func (s *Server) channelObjectLocked(id string, ch *channel) object {
 	if ch.isIM {
-		o := object{
+		return object{
 			"id":              id,
 			"created":         s.tsBase,
+			"is_archived":     false,
 			"is_im":           true,
 			"is_org_shared":   false,
-			"is_user_deleted": false,
+			"is_user_deleted": s.users[ch.user].Deleted,
 			"is_open":         true,
+			"user":            ch.user,
 			"priority":        0,
-			// Before this model the fake answered these for DMs too.
-			"is_channel": false,
-			"is_group":   false,
-			"is_mpim":    false,
-			"is_private": true,
 		}
-		if ch.user != "" {
-			o["user"] = ch.user
-		}
-		return o
 	}
+	none := object{"value": "", "creator": "", "last_set": 0}
 	o := object{
-		"id":          id,
-		"created":     s.tsBase,
-		"is_channel":  true,
-		"is_group":    false,
-		"is_im":       false,
-		"is_mpim":     false,
-		"is_private":  ch.private,
-		"is_archived": ch.archived,
-		"is_general":  false,
-		"is_member":   ch.members[s.cfg.userID],
-		"is_shared":   false,
-		"num_members": len(ch.members),
-	}
-	if ch.name != "" {
-		o["name"] = ch.name
-		o["name_normalized"] = ch.name
+		"id":                    id,
+		"name":                  ch.name,
+		"name_normalized":       ch.name,
+		"created":               s.tsBase,
+		"creator":               s.cfg.userID,
+		"is_channel":            !ch.isMPIM,
+		"is_group":              ch.private && !ch.isMPIM,
+		"is_im":                 false,
+		"is_mpim":               ch.isMPIM,
+		"is_private":            ch.private,
+		"is_archived":           ch.archived,
+		"is_general":            false,
+		"is_member":             ch.members[s.cfg.userID],
+		"is_shared":             false,
+		"is_ext_shared":         false,
+		"is_org_shared":         false,
+		"is_pending_ext_shared": false,
+		"unlinked":              0,
+		"num_members":           len(ch.members),
+		"topic":                 none,
+		"purpose":               maps.Clone(none),
+		"previous_names":        []string{},
+		"pending_shared":        []string{},
 	}
 	return o
 }
@@ -315,13 +410,17 @@ const maxLimit = 1000
 // page parses limit and cursor; prefix is the cursor's kind ("user:" or
 // "team:"). It returns the index of the first item and the page size, or a
 // Slack error. A limit over 1,000 is invalid_limit when strict (as
-// conversations.list documents), else taken as 1,000.
+// conversations.list documents), else taken as 1,000; a limit that is not
+// a number is invalid_limit when strict, else invalid_arguments.
 func page(f formValues, prefix string, pos map[string]int, defLimit int, strict bool) (start, limit int, code string) {
 	limit = defLimit
 	if v := f.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || (strict && n > maxLimit) {
+		switch {
+		case strict && (err != nil || n < 0 || n > maxLimit):
 			return 0, 0, "invalid_limit"
+		case err != nil || n < 0:
+			return 0, 0, "invalid_arguments"
 		}
 		if n > 0 {
 			limit = min(n, maxLimit)
@@ -407,8 +506,9 @@ func (s *Server) conversationsList(call apiCall) (object, string) {
 		switch {
 		case ch == nil,
 			ch.isIM && !types["im"],
-			!ch.isIM && ch.private && !types["private_channel"],
-			!ch.isIM && !ch.private && !types["public_channel"],
+			ch.isMPIM && !types["mpim"],
+			!ch.isIM && !ch.isMPIM && ch.private && !types["private_channel"],
+			!ch.isIM && !ch.isMPIM && !ch.private && !types["public_channel"],
 			excludeArchived && ch.archived:
 			continue
 		}
@@ -420,9 +520,8 @@ func (s *Server) conversationsList(call apiCall) (object, string) {
 	}, ""
 }
 
-// conversationsOpen opens (or finds again) the bot's DM with one user.
-// Multi-person DMs are not modelled: more users answer an error of the
-// fake's own, slackfake_mpim_not_modelled.
+// conversationsOpen opens (or finds again) the bot's DM with one user, or
+// its multi-person DM with several.
 func (s *Server) conversationsOpen(call apiCall) (object, string) {
 	f := call.form
 	s.mu.Lock()
@@ -448,24 +547,48 @@ func (s *Server) conversationsOpen(call apiCall) (object, string) {
 		return nil, "users_list_not_supplied"
 	case len(users) > 8:
 		return nil, "too_many_users"
-	case len(users) > 1:
-		return nil, "slackfake_mpim_not_modelled"
 	}
-	u, ok := s.users[users[0]]
-	switch {
-	case !ok:
-		return nil, "user_not_found"
-	case u.Deleted:
-		return nil, "user_disabled"
+	for _, id := range users {
+		u, ok := s.users[id]
+		switch {
+		case !ok:
+			return nil, "user_not_found"
+		case u.Deleted:
+			return nil, "user_disabled"
+		}
 	}
-	id, open := s.dms[u.ID]
+	if len(users) > 1 {
+		return s.openMPIMLocked(users, f.Get("return_im")), ""
+	}
+	id, open := s.dms[users[0]]
 	if !open {
 		id = s.newIDLocked("D")
-		s.dms[u.ID] = id
-		s.addChannelLocked(id, &channel{isIM: true, private: true, user: u.ID,
-			members: map[string]bool{s.cfg.userID: true, u.ID: true}})
+		s.addDMLocked(id, users[0])
 	}
 	return s.openAnswerLocked(id, s.channels[id], f.Get("return_im"), open), ""
+}
+
+// openMPIMLocked opens (or finds again) the multi-person DM of the bot and
+// users, named as Slack names them. s.mu must be held.
+func (s *Server) openMPIMLocked(users []string, returnIM string) object {
+	members := append([]string{s.cfg.userID}, users...)
+	slices.Sort(members)
+	members = slices.Compact(members)
+	key := strings.Join(members, ",")
+	id, open := s.mpims[key]
+	if !open {
+		names := make([]string, len(members))
+		for i, u := range members {
+			names[i] = s.users[u].Name
+		}
+		slices.Sort(names)
+		id = s.newIDLocked("G")
+		ch := newChannel("mpdm-"+strings.Join(names, "--")+"-1", members...)
+		ch.isMPIM, ch.private = true, true
+		s.addChannelLocked(id, ch)
+		s.mpims[key] = id
+	}
+	return s.openAnswerLocked(id, s.channels[id], returnIM, open)
 }
 
 // openAnswerLocked is conversations.open's answer: the DM's id, or all of
@@ -490,7 +613,13 @@ func (s *Server) chatPostEphemeral(call apiCall) (object, string) {
 		ThreadTS: f.Get("thread_ts"), Time: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if code := s.postableLocked(e.Channel); code != "" {
+	switch code := s.postableLocked(e.Channel); code {
+	case "":
+	case "not_in_channel":
+		// Not an error of chat.postEphemeral in Slack's spec: a channel
+		// the bot is not in is one it cannot post to.
+		return nil, "channel_not_found"
+	default:
 		return nil, code
 	}
 	switch {

@@ -262,6 +262,7 @@ func (s *Server) build(m Message, rtm bool) (Sent, error) {
 		s.ev.msgs = make(map[string]sentMessage)
 	}
 	s.ev.msgs[id+"/"+ts] = sentMessage{user: author, threadTS: m.ThreadTS}
+	s.noteMessageLocked(id, ts)
 
 	sent := Sent{TS: ts, Event: ev}
 	if !rtm && !ch.isIM && strings.Contains(m.Text, "<@"+cfg.userID+">") {
@@ -291,18 +292,17 @@ func (s *Server) openDMLocked(user string) string {
 		return id
 	}
 	id := s.newIDLocked("D")
-	s.dms[user] = id
-	s.addChannelLocked(id, &channel{isIM: true, private: true, user: user,
-		members: map[string]bool{s.cfg.userID: true, user: true}})
+	s.addDMLocked(id, user)
 	return id
 }
 
 // channelType is a message event's channel_type for a conversation.
-// Multi-person DMs ("mpim") are not modelled.
 func channelType(ch *channel) string {
 	switch {
 	case ch.isIM:
 		return "im"
+	case ch.isMPIM:
+		return "mpim"
 	case ch.private:
 		return "group"
 	}

@@ -11,7 +11,13 @@
 //     and the token as a "token" parameter or an "Authorization: Bearer"
 //     header, and answering Slack's JSON shapes and Slack's errors: a post
 //     to a channel that does not exist answers channel_not_found, to one
-//     the bot has not joined not_in_channel (see [Server.AddConversations]);
+//     the bot has not joined not_in_channel (see [Server.AddConversations]),
+//     a text over 40,000 characters msg_too_long, a reaction to a message
+//     the model does not have message_not_found, a token of the wrong kind
+//     not_allowed_token_type. Every answer, success or error, has what
+//     Slack's published schema of the method requires, and only the errors
+//     [Server.Errors] lists (TestWebConformance checks both against the
+//     spec, testdata/spec/web);
 //   - the RTM websocket handed out by rtm.connect, which greets with
 //     {"type":"hello"} and answers the client's pings with pongs;
 //   - the Socket Mode websockets handed out by apps.connections.open, which
@@ -30,11 +36,14 @@
 // [Server.Deliveries] and [Server.Acks] say which connection got and acked
 // what.
 //
-// The fake keeps a model of the workspace: users ([Server.AddUsers]),
-// other apps' bots ([Server.AddBots]), channels with their members and
-// whether the bot is in them ([Server.AddConversations], [Server.AddChannel],
-// [Server.Join]) and the bot's direct messages (opened by
-// conversations.open, see [Server.DM]). Tests say who posts what where
+// The fake keeps a model of the workspace: users ([Server.AddUsers]; the
+// bot is one, a bot user, and a test may add others), other apps' bots
+// ([Server.AddBots]), channels with their members and whether the bot is
+// in them ([Server.AddConversations], [Server.AddChannel], [Server.Join]),
+// the bot's direct messages ([Server.AddDM], or opened by
+// conversations.open, see [Server.DM]) and multi-person DMs, and the
+// messages in each that reactions.add finds (sent as events, posted by the
+// bot, or [Server.AddMessage]). Tests say who posts what where
 // ([Server.Say] over Socket Mode, [Server.SayRTM] over RTM) and the fake
 // builds the event as Slack does: event_ts, channel_type, team,
 // client_msg_id, blocks, thread_ts and parent_user_id, bot_id and app_id
@@ -187,7 +196,8 @@ type config struct {
 
 // WithBotUser sets the identity of the bot, as answered by auth.test and
 // rtm.connect: its user ID (default "UBOT"), bot ID (default "BBOT") and user
-// name (default "rulebot").
+// name (default "rulebot"). The bot is a user of the model: users.info
+// answers it as a bot user (is_bot, profile.bot_id).
 func WithBotUser(userID, botID, name string) Option {
 	return func(c *config) { c.userID, c.botID, c.userName = userID, botID, name }
 }
@@ -243,6 +253,8 @@ type Server struct {
 	closed  bool
 	done    chan struct{} // closed by Close: releases held calls
 
+	api map[string]route // the Web API methods served (see routes)
+
 	holds map[string]chan struct{} // Web API method → closed on release
 
 	tokens    map[string]TokenKind
@@ -254,6 +266,7 @@ type Server struct {
 	chanPos   map[string]int      // ID → index in chanOrder
 	dms       map[string]string   // user ID → the bot's DM with them
 	ev        eventModel          // bots and messages, for events (events.go)
+	mpims     map[string]string   // sorted member IDs, comma-separated → multi-person DM
 	calls     map[string]int      // Web API method → calls
 	failures  map[string][]failure
 
@@ -312,6 +325,7 @@ func New(opts ...Option) *Server {
 		channels:    make(map[string]*channel),
 		chanPos:     make(map[string]int),
 		dms:         make(map[string]string),
+		mpims:       make(map[string]string),
 		calls:       make(map[string]int),
 		failures:    make(map[string][]failure),
 		tsBase:      time.Now().Unix(),
@@ -320,6 +334,9 @@ func New(opts ...Option) *Server {
 		byEnvelope:  make(map[string][]int),
 		outstanding: make(map[string]*envelope),
 	}
+	s.api = s.routes()
+	// The bot is a user of the workspace, as Slack's users.info says.
+	s.AddUsers(User{ID: cfg.userID, Name: cfg.userName, IsBot: true, BotID: cfg.botID, AppID: cfg.appID})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("GET /rtm/{id}", s.serveWebsocket(RTM))
@@ -541,7 +558,7 @@ func (s *Server) waitFor(ctx context.Context, what string, cond func() bool) err
 // newIDLocked returns a fresh identifier with the prefix. s.mu must be held.
 func (s *Server) newIDLocked(prefix string) string {
 	s.idSeq++
-	return fmt.Sprintf("%s%06d", prefix, s.idSeq)
+	return fmt.Sprintf("%s%08d", prefix, s.idSeq) // Slack's IDs have 8 or more characters after the prefix
 }
 
 // newTSLocked returns a fresh message timestamp, greater than all earlier

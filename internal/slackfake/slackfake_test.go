@@ -172,7 +172,7 @@ func TestDirectory(t *testing.T) {
 	api := newAPI(srv, slackfake.DefaultBotToken)
 	srv.AddUser("U1", "alice")
 	srv.AddChannel("C1", "general", false)
-	srv.AddChannel("D1", "", true)
+	srv.AddChannel("D1", "U1", true) // a DM: its other user, not a name
 
 	u, err := api.GetUserInfoContext(ctx, "U1")
 	if err != nil {
@@ -195,7 +195,7 @@ func TestDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !im.IsIM || im.IsChannel {
+	if !im.IsIM || im.IsChannel || im.User != "U1" {
 		t.Errorf("conversations.info(D1) = %+v", im)
 	}
 	_, err = api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C2"})
@@ -349,6 +349,10 @@ func TestReactions(t *testing.T) {
 	ctx := testContext(t)
 	api := newAPI(srv, slackfake.DefaultBotToken)
 	item := slack.NewRefToMessage("C1", "1.000001")
+	assertSlackError(t, api.AddReactionContext(ctx, "eyes", item), "channel_not_found")
+	srv.AddChannel("C1", "general", false)
+	assertSlackError(t, api.AddReactionContext(ctx, "eyes", item), "message_not_found")
+	srv.AddMessage("C1", "1.000001")
 
 	if err := api.AddReactionContext(ctx, "eyes", item); err != nil {
 		t.Fatal(err)
@@ -361,6 +365,7 @@ func TestReactions(t *testing.T) {
 		t.Errorf("reaction = %+v, want %+v", r, want)
 	}
 	assertSlackError(t, api.AddReactionContext(ctx, "eyes", item), "already_reacted")
+	assertSlackError(t, api.AddReactionContext(ctx, ":eyes:", item), "invalid_name")
 	if n := len(srv.Reactions()); n != 1 {
 		t.Errorf("len(Reactions()) = %d, want 1", n)
 	}
@@ -463,8 +468,11 @@ func TestConnectTokenKinds(t *testing.T) {
 	if err != nil || !strings.Contains(wsURL, "/socket/") {
 		t.Errorf("apps.connections.open = %q, %v", wsURL, err)
 	}
+	// A bot token where the app-level token belongs: Slack's documented
+	// answer, which slack-go's socketmode client retries (see
+	// TestSocketModeInvalidAppToken).
 	_, _, err = newAPI(srv, "", slack.OptionAppLevelToken(slackfake.DefaultBotToken)).StartSocketModeContext(ctx)
-	assertSlackError(t, err, "invalid_auth")
+	assertSlackError(t, err, "not_allowed_token_type")
 }
 
 func TestRTM(t *testing.T) {
@@ -640,16 +648,29 @@ func TestSocketModeReconnectsWithoutPings(t *testing.T) {
 func TestSocketModeInvalidAppToken(t *testing.T) {
 	srv := newServer(t)
 	ctx := testContext(t)
-	for _, token := range []string{"xapp-unknown", slackfake.DefaultBotToken} {
-		_, _, runErr := startSocketMode(t, srv, token)
-		select {
-		case err := <-runErr:
-			if err == nil || err.Error() != "invalid_auth" {
-				t.Errorf("RunContext with %q: %v, want invalid_auth", token, err)
-			}
-		case <-ctx.Done():
-			t.Fatalf("RunContext with %q did not fail", token)
+	_, _, runErr := startSocketMode(t, srv, "xapp-unknown")
+	select {
+	case err := <-runErr:
+		if err == nil || err.Error() != "invalid_auth" {
+			t.Errorf("RunContext with an unknown token: %v, want invalid_auth", err)
 		}
+	case <-ctx.Done():
+		t.Fatal("RunContext with an unknown token did not fail")
+	}
+
+	// A bot token in the app-level token's place answers
+	// not_allowed_token_type, as Slack documents; slack-go does not give up
+	// on it but reports it in a connection error and retries, so a client
+	// must watch for it (rulebot's slackbot does).
+	client, _, runErr := startSocketMode(t, srv, slackfake.DefaultBotToken)
+	ev := waitSocket(ctx, t, client, socketmode.EventTypeConnectionError)
+	if ce, _ := ev.Data.(*slack.ConnectionErrorEvent); ce == nil || ce.Error() != "not_allowed_token_type" {
+		t.Errorf("connection error %+v, want not_allowed_token_type", ev.Data)
+	}
+	select {
+	case err := <-runErr:
+		t.Errorf("RunContext returned %v: slack-go now gives up on not_allowed_token_type", err)
+	default:
 	}
 	if n := srv.Connections(slackfake.SocketMode); n != 0 {
 		t.Errorf("%d connections, want 0", n)

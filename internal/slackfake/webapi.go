@@ -2,13 +2,18 @@ package slackfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxBodyBytes bounds the Web API request bodies the fake reads.
@@ -35,50 +40,75 @@ type object = map[string]any
 // {"ok":true}, or with a Slack error code.
 type apiHandler func(apiCall) (object, string)
 
-// handler returns the method's handler and the kind of token it needs
-// (TokenBot standing for either kind of bot token), or nil if the fake does
-// not know the method.
-func (s *Server) handler(method string) (apiHandler, TokenKind) {
-	switch method {
-	case "auth.test":
-		return s.authTest, TokenBot
-	case "users.info":
-		return s.usersInfo, TokenBot
-	case "users.list":
-		return s.usersList, TokenBot
-	case "conversations.info":
-		return s.conversationsInfo, TokenBot
-	case "conversations.list":
-		return s.conversationsList, TokenBot
-	case "conversations.open":
-		return s.conversationsOpen, TokenBot
-	case "chat.postEphemeral":
-		return s.chatPostEphemeral, TokenBot
-	case "chat.postMessage":
-		return s.chatPostMessage, TokenBot
-	case "reactions.add":
-		return s.reactionsAdd, TokenBot
-	case "rtm.connect":
-		return s.rtmConnect, TokenClassicBot
-	case "apps.connections.open":
-		return s.appsConnectionsOpen, TokenApp
+// route is a Web API method the fake serves.
+type route struct {
+	handle apiHandler
+	// token is the kind of token the method needs, TokenBot standing for
+	// either kind of bot token.
+	token TokenKind
+	// errors are the error codes the handler may answer. Any other code is
+	// a bug of the fake, answered with HTTP 500 so that no test takes it
+	// for Slack's; the conformance test checks each of these against
+	// Slack's published schema of the method.
+	errors []string
+}
+
+// authErrors returns the errors every method may answer before its handler
+// runs: no token, an unknown one, a revoked one, one of the wrong type;
+// ratelimited comes with HTTP 429 (see RateLimitNext), and the last three
+// are answers to a request body that cannot be read.
+func authErrors() []string {
+	return []string{"not_authed", "invalid_auth", "token_revoked", "not_allowed_token_type",
+		"ratelimited", "invalid_form_data", "invalid_json", "json_not_object"}
+}
+
+// routes returns the Web API methods the fake serves.
+func (s *Server) routes() map[string]route {
+	return map[string]route{
+		"auth.test":          {s.authTest, TokenBot, nil},
+		"users.info":         {s.usersInfo, TokenBot, []string{"user_not_found"}},
+		"users.list":         {s.usersList, TokenBot, []string{"invalid_cursor", "invalid_arguments", "limit_required"}},
+		"conversations.info": {s.conversationsInfo, TokenBot, []string{"channel_not_found"}},
+		"conversations.list": {s.conversationsList, TokenBot, []string{"invalid_cursor", "invalid_limit", "invalid_types"}},
+		"conversations.open": {s.conversationsOpen, TokenBot, []string{"channel_not_found",
+			"method_not_supported_for_channel_type", "users_list_not_supplied", "too_many_users",
+			"user_not_found", "user_disabled"}},
+		"chat.postEphemeral": {s.chatPostEphemeral, TokenBot, []string{"channel_not_found", "is_archived",
+			"user_not_in_channel", "no_text", "msg_too_long"}},
+		"chat.postMessage": {s.chatPostMessage, TokenBot, []string{"channel_not_found", "is_archived",
+			"not_in_channel", "no_text", "msg_too_long"}},
+		"reactions.add": {s.reactionsAdd, TokenBot, []string{"invalid_name", "no_item_specified",
+			"channel_not_found", "is_archived", "message_not_found", "already_reacted"}},
+		"rtm.connect":           {s.rtmConnect, TokenClassicBot, nil},
+		"apps.connections.open": {s.appsConnectionsOpen, TokenApp, nil},
 	}
-	return nil, 0
+}
+
+// Methods returns the Web API methods the fake serves, sorted; any other
+// answers unknown_method.
+func (s *Server) Methods() []string {
+	return slices.Sorted(maps.Keys(s.api))
+}
+
+// Errors returns every error code the Web API method may answer: those of
+// every method (authErrors) and its own. Injected failures (FailNext,
+// AnswerNext) answer what the test says.
+func (s *Server) Errors(method string) []string {
+	if _, ok := s.api[method]; !ok {
+		return []string{"unknown_method"}
+	}
+	return slices.Concat(authErrors(), s.api[method].errors)
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	form, err := readParams(w, r)
-	if err != nil {
-		writeJSON(w, http.StatusOK, slackError("invalid_form_data"))
-		return
-	}
+	form, badBody := readParams(w, r)
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token == "" {
 		token = form.Get("token")
 	}
 
-	handle, need := s.handler(method)
+	rt, served := s.api[method]
 	s.mu.Lock()
 	s.calls[method]++
 	s.notifyLocked()
@@ -86,21 +116,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	kind, known := s.tokens[token]
 	code := ""
 	switch {
-	case handle == nil:
+	case !served:
 		code = "unknown_method"
+	case badBody != "":
+		code = badBody
 	case token == "":
 		code = "not_authed"
 	case !known:
 		code = "invalid_auth"
 	case kind == TokenRevoked:
 		code = "token_revoked"
-	case need == TokenApp && kind != TokenApp:
-		// Slack may rather answer not_allowed_token_type to a bot token,
-		// which slack-go's socketmode client retries forever; on
-		// invalid_auth it gives up.
-		code = "invalid_auth"
-	case need != TokenApp && kind == TokenApp,
-		need == TokenClassicBot && kind != TokenClassicBot:
+	case rt.token == TokenApp && kind != TokenApp,
+		rt.token != TokenApp && kind == TokenApp,
+		rt.token == TokenClassicBot && kind != TokenClassicBot:
+		// slack-go's socketmode client retries not_allowed_token_type
+		// forever (only invalid_auth and the like end RunContext): the bot
+		// must tell it apart itself.
 		code = "not_allowed_token_type"
 	}
 	var (
@@ -135,38 +166,47 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case failed:
 		writeJSON(w, http.StatusOK, slackError(f.code))
 	default:
-		resp, code := handle(apiCall{token: token, form: form})
-		if code != "" {
+		resp, code := rt.handle(apiCall{token: token, form: form})
+		switch {
+		case code != "" && !slices.Contains(rt.errors, code):
+			http.Error(w, fmt.Sprintf("slackfake: %s answered %q, which it does not declare", method, code), http.StatusInternalServerError)
+		case code != "":
 			writeJSON(w, http.StatusOK, slackError(code))
-			return
+		default:
+			resp["ok"] = true
+			writeJSON(w, http.StatusOK, resp)
 		}
-		resp["ok"] = true
-		writeJSON(w, http.StatusOK, resp)
 	}
 }
 
 // readParams returns the call's parameters: the query string plus a
-// form-encoded body or, as Slack also accepts, a JSON object body.
-func readParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+// form-encoded body or, as Slack also accepts, a JSON object body. A body
+// it cannot read gives Slack's error for it: invalid_form_data,
+// invalid_json, or json_not_object.
+func readParams(w http.ResponseWriter, r *http.Request) (url.Values, string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" {
 		if err := r.ParseForm(); err != nil {
-			return nil, err
+			return r.URL.Query(), "invalid_form_data"
 		}
-		return r.Form, nil
+		return r.Form, ""
 	}
 	form := r.URL.Query()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, err
+		return form, "invalid_form_data"
 	}
 	if strings.TrimSpace(string(body)) == "" {
-		return form, nil
+		return form, ""
+	}
+	trimmed := strings.TrimSpace(string(body))
+	if !json.Valid(body) {
+		return form, "invalid_json"
 	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, err
+	if !strings.HasPrefix(trimmed, "{") || json.Unmarshal(body, &fields) != nil {
+		return form, "json_not_object"
 	}
 	for k, raw := range fields {
 		// Strings as themselves; numbers, booleans, objects and arrays
@@ -177,7 +217,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 		}
 		form.Set(k, str)
 	}
-	return form, nil
+	return form, ""
 }
 
 // slackError is Slack's error answer, {"ok":false,"error":code}.
@@ -210,7 +250,9 @@ func (s *Server) authTest(apiCall) (object, string) {
 
 // chatPostMessage records the post, in a channel of the model that the
 // bot is in (a channel is given by its ID: Slack also takes a name, which
-// the fake refuses as channel_not_found).
+// the fake refuses as channel_not_found). Like Slack it refuses a message
+// without text, blocks or attachments (no_text) and a text longer than
+// 40,000 characters (msg_too_long).
 func (s *Server) chatPostMessage(call apiCall) (object, string) {
 	f := call.form
 	s.mu.Lock()
@@ -221,6 +263,8 @@ func (s *Server) chatPostMessage(call apiCall) (object, string) {
 		return nil, code
 	case f.Get("text") == "" && f.Get("blocks") == "" && f.Get("attachments") == "":
 		return nil, "no_text"
+	case utf8.RuneCountInString(f.Get("text")) > maxTextRunes:
+		return nil, "msg_too_long"
 	}
 	p := Post{
 		Channel:     f.Get("channel"),
@@ -235,6 +279,7 @@ func (s *Server) chatPostMessage(call apiCall) (object, string) {
 	s.mu.Lock()
 	p.TS = s.newTSLocked()
 	s.posts = append(s.posts, p)
+	s.noteMessageLocked(p.Channel, p.TS)
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -246,11 +291,29 @@ func (s *Server) chatPostMessage(call apiCall) (object, string) {
 		"ts":     p.TS,
 		"team":   s.cfg.teamID,
 		"app_id": s.cfg.appID,
+		"bot_profile": object{
+			"id":      s.cfg.botID,
+			"app_id":  s.cfg.appID,
+			"name":    s.cfg.userName,
+			"deleted": false,
+			"updated": s.tsBase,
+			"team_id": s.cfg.teamID,
+			"icons":   botIcons(),
+		},
 	}
 	if p.ThreadTS != "" {
 		msg["thread_ts"] = p.ThreadTS
 	}
 	return object{"channel": p.Channel, "ts": p.TS, "message": msg}, ""
+}
+
+// botIcons returns the icons of the bot's profile.
+func botIcons() object {
+	return object{
+		"image_36": "https://slackfake.invalid/bot_36.png",
+		"image_48": "https://slackfake.invalid/bot_48.png",
+		"image_72": "https://slackfake.invalid/bot_72.png",
+	}
 }
 
 func parseBool(f url.Values, key string) *bool {
@@ -264,8 +327,13 @@ func parseBool(f url.Values, key string) *bool {
 	return &b
 }
 
-// reactionsAdd records the reaction; like Slack it refuses the same
-// reaction twice on a message.
+// emojiName is the form of an emoji name Slack takes: no colons, lower
+// case, optionally with a skin tone.
+var emojiName = regexp.MustCompile(`^[a-z0-9_+'-]+(::skin-tone-[2-6])?$`)
+
+// reactionsAdd records the reaction on a message of the model (one a test
+// sent as an event, one the bot posted, or one added with AddMessage);
+// like Slack it refuses the same reaction twice on a message.
 func (s *Server) reactionsAdd(call apiCall) (object, string) {
 	r := Reaction{
 		Channel:   call.form.Get("channel"),
@@ -273,17 +341,23 @@ func (s *Server) reactionsAdd(call apiCall) (object, string) {
 		Name:      call.form.Get("name"),
 	}
 	switch {
-	case r.Name == "":
-		return nil, "invalid_name"
 	case r.Channel == "" || r.Timestamp == "":
 		return nil, "no_item_specified"
+	case !emojiName.MatchString(r.Name):
+		return nil, "invalid_name"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, old := range s.reactions {
-		if old == r {
-			return nil, "already_reacted"
-		}
+	ch := s.visibleLocked(r.Channel)
+	switch {
+	case ch == nil:
+		return nil, "channel_not_found"
+	case ch.archived:
+		return nil, "is_archived"
+	case !ch.messages[r.Timestamp]:
+		return nil, "message_not_found"
+	case slices.Contains(s.reactions, r):
+		return nil, "already_reacted"
 	}
 	s.reactions = append(s.reactions, r)
 	s.notifyLocked()
