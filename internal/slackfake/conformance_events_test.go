@@ -30,26 +30,9 @@ import (
 func eventSchema(t testing.TB, name string) *jsonschema.Schema {
 	t.Helper()
 	const base = "https://rulebot.test/spec/events/"
-	files, err := filepath.Glob(filepath.Join("testdata", "spec", "events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	found := false
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if err := c.AddResource(base+filepath.Base(f), doc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		found = found || filepath.Base(f) == name+".json"
-	}
+	c := SpecCompiler(t, "events", base)
+	_, err := os.Stat(filepath.Join("testdata", "spec", "events", name+".json"))
+	found := err == nil
 	if !found {
 		t.Fatalf("no schema testdata/spec/events/%s.json for what the fake sends", name)
 	}

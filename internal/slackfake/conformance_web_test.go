@@ -8,9 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,25 +33,7 @@ const webSpecBase = "https://slackfake.test/spec/web/"
 // test when the method has no schema.
 func webSchema(t *testing.T, method, part string) *jsonschema.Schema {
 	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	files, err := filepath.Glob(filepath.Join("testdata", "spec", "web", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if err := c.AddResource(webSpecBase+filepath.Base(f), doc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-	}
+	c := slackfake.SpecCompiler(t, "web", webSpecBase)
 	sch, err := c.Compile(webSpecBase + method + ".json#/$defs/" + part)
 	if err != nil {
 		t.Fatalf("no %s schema for %s: %v", part, method, err)
