@@ -126,7 +126,7 @@ func exprOptions(env map[string]any) []expr.Option {
 // expression compiles src, found in node n at byte offset off of its text.
 // exprlimit bounds its size and nesting, and meters what it costs to run.
 func (l *loader) expression(n *yaml.Node, src string, off int, what string, extra ...expr.Option) *vm.Program {
-	prog, err := exprlimit.Compile(src, append(l.opts[:len(l.opts):len(l.opts)], extra...)...)
+	prog, err := l.compileExpr(src, extra)
 	if err != nil {
 		msg := err.Error()
 		col := 0
@@ -168,6 +168,28 @@ func (l *loader) expression(n *yaml.Node, src string, off int, what string, extr
 	}
 	l.funcs |= usedFuncs(prog, src)
 	return prog
+}
+
+// compileExpr compiles src with the file's options and extra. An
+// expression compiled before without extra options is not compiled again:
+// rules repeat a few expressions ({{ groups[1] }}, {{ user.name }}) many
+// times, and compiling one was most of the cost of loading a large file.
+// The checks of expression go on running for each use.
+func (l *loader) compileExpr(src string, extra []expr.Option) (*vm.Program, error) {
+	if len(extra) > 0 {
+		return exprlimit.Compile(src, append(l.opts[:len(l.opts):len(l.opts)], extra...)...)
+	}
+	if prog, ok := l.progs[src]; ok {
+		return prog, nil
+	}
+	prog, err := exprlimit.Compile(src, l.opts...)
+	if err == nil {
+		if l.progs == nil {
+			l.progs = map[string]*vm.Program{}
+		}
+		l.progs[src] = prog
+	}
+	return prog, err
 }
 
 // A scope is what a rule's match gives its expressions: groups and match

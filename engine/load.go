@@ -148,6 +148,8 @@ type loader struct {
 	funcs     funcSet // the functions bound per message that expressions call
 	scope     *scope  // the match of the rule being compiled; nil: unknown
 	varValues int     // values read from vars: so far, aliases counted each time
+
+	progs map[string]*vm.Program // compiled expressions without extra options, by source
 }
 
 // maxVarValues bounds the number of values in vars:, counting a value once

@@ -175,20 +175,35 @@ func scheduleNames(rs *engine.Rules) []string {
 // and notices go to errOut. It returns ctx.Err() as soon
 // as ctx ends, even while it waits for a line or a rule is being evaluated;
 // that work is then left running, for the caller to exit.
+//
+// The transcript is buffered: it is written out whenever chat is about to
+// wait for input (so each answer shows before chat reads on, as on a
+// terminal or a pipe fed line by line), before anything is written to
+// errOut (so the two read in line order when they are the same file), and
+// at the end.
 func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
-	return untilDone(ctx, func() error { return chatScript(ctx, sim, in, errOut) })
+	out := newScriptOutput(sim.Out, errOut)
+	err := untilDone(ctx, func() error { return chatScriptTo(ctx, sim, in, out) })
+	if ctx.Err() != nil {
+		out.Flush() // what was answered before ctx ended; the chat may still be running
+	}
+	return err
 }
 
 func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
-	flush := func() {}
-	if sim.Notices != nil {
-		w := &lockedWriter{w: errOut}
-		errOut = w
-		r := startRelay(sim.Notices, w)
-		defer r.stop()
-		flush = r.flush
-	}
-	sc := bufio.NewScanner(in)
+	return chatScriptTo(ctx, sim, in, newScriptOutput(sim.Out, errOut))
+}
+
+func chatScriptTo(ctx context.Context, sim *Sim, in io.Reader, out *scriptOutput) (err error) {
+	errOut := scriptErrors{out}
+	sim.Out = scriptTranscript{out}
+	defer func() {
+		writeNotices(sim.Notices, errOut)
+		if ferr := out.Flush(); err == nil {
+			err = ferr
+		}
+	}()
+	sc := bufio.NewScanner(scriptInput{r: in, out: out, notices: sim.Notices})
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
 	for sc.Scan() {
@@ -196,19 +211,110 @@ func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if strings.TrimSpace(sc.Text()) == "/quit" {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "/quit" {
 			return nil
 		}
-		mistake, err := chatLine(ctx, sim, sc.Text(), errOut)
+		mistake, err := chatLine(ctx, sim, line, errOut)
 		if err != nil {
 			return err
 		}
-		flush() // the rule's warnings, or how a reload went, come first
+		// The rule's warnings, or how a reload went, come first. (Notices
+		// that come while chat waits for input are written as they come,
+		// by scriptInput.)
+		writeNotices(sim.Notices, errOut)
 		if mistake != nil {
 			fmt.Fprintf(errOut, "line %d: %v\n", n, mistake)
 		}
 	}
 	return sc.Err()
+}
+
+// writeNotices writes the notices already sent, without waiting for more.
+func writeNotices(notices <-chan string, w io.Writer) {
+	for {
+		select {
+		case n := <-notices:
+			fmt.Fprintln(w, n)
+		default:
+			return
+		}
+	}
+}
+
+// scriptOutput is a script chat's output: the transcript, buffered, and
+// the error output, written at once after the transcript so far. It is
+// safe for concurrent use.
+type scriptOutput struct {
+	mu         sync.Mutex
+	transcript *bufio.Writer
+	errOut     io.Writer
+}
+
+func newScriptOutput(transcript, errOut io.Writer) *scriptOutput {
+	return &scriptOutput{transcript: bufio.NewWriterSize(transcript, 32<<10), errOut: errOut}
+}
+
+// Flush writes out the transcript buffered so far.
+func (o *scriptOutput) Flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.transcript.Flush()
+}
+
+// scriptTranscript writes to a script chat's transcript.
+type scriptTranscript struct{ o *scriptOutput }
+
+func (t scriptTranscript) Write(p []byte) (int, error) {
+	t.o.mu.Lock()
+	defer t.o.mu.Unlock()
+	return t.o.transcript.Write(p)
+}
+
+// scriptErrors writes to a script chat's error output, after the
+// transcript so far.
+type scriptErrors struct{ o *scriptOutput }
+
+func (e scriptErrors) Write(p []byte) (int, error) {
+	e.o.mu.Lock()
+	defer e.o.mu.Unlock()
+	e.o.transcript.Flush() // an error stays in the writer, for the transcript's next write
+	return e.o.errOut.Write(p)
+}
+
+// scriptInput reads a script chat's input. Before each read, which may
+// wait, it writes out the transcript so far; during the read, it writes
+// notices as they come.
+type scriptInput struct {
+	r       io.Reader
+	out     *scriptOutput
+	notices <-chan string
+}
+
+func (in scriptInput) Read(p []byte) (int, error) {
+	if err := in.out.Flush(); err != nil {
+		return 0, err
+	}
+	if in.notices == nil {
+		return in.r.Read(p)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case n := <-in.notices:
+				fmt.Fprintln(scriptErrors{in.out}, n)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-stopped
+	}()
+	return in.r.Read(p)
 }
 
 // untilDone runs f and returns its error, or ctx.Err() as soon as ctx ends,
@@ -334,18 +440,6 @@ func (r *relay) flush() {
 func (r *relay) stop() {
 	close(r.done)
 	<-r.stopped
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // NoticeHandler is a slog handler for chat's engine: it turns each warning

@@ -2,8 +2,11 @@ package local
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +156,112 @@ func TestNoticeText(t *testing.T) {
 		if len(notices) != 0 {
 			t.Errorf("%q: an info record became a notice", tt.msg)
 		}
+	}
+}
+
+// countingWriter counts the writes made to it.
+type countingWriter struct {
+	syncBuffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.syncBuffer.Write(p)
+}
+
+// TestChatScriptBuffersTranscript: a script read at once is answered in a
+// few large writes, not in one write per transcript line (a system call
+// each on a pipe, once the largest cost of a line).
+func TestChatScriptBuffersTranscript(t *testing.T) {
+	const lines = 1000
+	script := strings.Repeat("hello there\n", lines)
+	out := &countingWriter{}
+	if err := ChatScript(context.Background(), newChatSim(t, out), strings.NewReader(script), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Repeat("[#general] you: hello there\n[#general] rulebot: echo hello there\n", lines)
+	if out.String() != want {
+		t.Fatalf("transcript of %d bytes, want %d", len(out.String()), len(want))
+	}
+	if out.writes > 10 {
+		t.Errorf("%d writes for %d transcript lines, want a few", out.writes, 2*lines)
+	}
+}
+
+// TestChatScriptOneOutput: with the transcript and the error output the
+// same file (2>&1), mistakes, notices and /help come in line order
+// although the transcript is buffered.
+func TestChatScriptOneOutput(t *testing.T) {
+	var both syncBuffer
+	script := "hi\n/nope\nboom\n/help\nbye\n"
+	if err := ChatScript(context.Background(), newChatSim(t, &both), strings.NewReader(script), &both); err != nil {
+		t.Fatal(err)
+	}
+	want := "[#general] you: hi\n[#general] rulebot: echo hi\n" +
+		"line 2: unknown command /nope: try /help\n" +
+		"[#general] you: boom\n" +
+		"(rule boom failed: invalid operation: int(boom))\n" +
+		chatHelp +
+		"[#general] you: bye\n[#general] rulebot: echo bye\n"
+	if got := both.String(); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestChatScriptAnswersBeforeWaiting: fed line by line (a terminal, or a
+// pipe from a person or a program waiting for each answer), chat writes
+// each answer out before it waits for the next line.
+func TestChatScriptAnswersBeforeWaiting(t *testing.T) {
+	in, typing := io.Pipe()
+	var transcript syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- ChatScript(context.Background(), newChatSim(t, &transcript), in, io.Discard) }()
+	for _, line := range []string{"one", "two"} {
+		io.WriteString(typing, line+"\n")
+		waitFor(t, &transcript, "[#general] rulebot: echo "+line+"\n")
+	}
+	typing.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChatScriptFlushesWhenStopped: when ctx ends while a rule is still
+// running (here a fetch that never answers), ChatScript returns at once
+// with the answers to the lines before it written out.
+func TestChatScriptFlushesWhenStopped(t *testing.T) {
+	fetching := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetching <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	rs, err := engine.Compile("rules.yaml", []byte(`bot:
+  fetch: {allow: ["127.0.0.1"], timeout: 1m}
+rules:
+  - {name: hang, match: {contains: hang}, fetch: {url: "`+srv.URL+`"}, reply: '{{ fetch.status }}'}
+  - {name: echo, reply: 'echo {{ text }}'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var transcript syncBuffer
+	sim := &Sim{Engine: engine.New(rs, engine.Options{BotUserID: BotUserID}), BotName: "rulebot", Now: time.Now, Out: &transcript}
+	ctx, cancel := context.WithCancel(context.Background())
+	in, typing := io.Pipe()
+	defer typing.Close()
+	done := make(chan error, 1)
+	go func() { done <- ChatScript(ctx, sim, in, io.Discard) }()
+	io.WriteString(typing, "one\nhang\n") // one read: "one" is answered, not yet written out
+	<-fetching
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("ChatScript = %v, want context.Canceled", err)
+	}
+	if got, want := transcript.String(), "[#general] you: one\n[#general] rulebot: echo one\n[#general] you: hang\n"; got != want {
+		t.Errorf("transcript after ctx ended:\n%q\nwant:\n%q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rulebot/rulebot/engine"
 )
@@ -93,7 +94,7 @@ func (s *Sim) Say(ctx context.Context, p Post) ([]engine.Action, error) {
 		s.lastTop[m.ChannelID] = m.TS
 	}
 	if !s.HidePeople {
-		if _, err := fmt.Fprint(s.Out, Line(s.place(m.ChannelID, m.ThreadTS), p.User+": ", p.Text)); err != nil {
+		if _, err := io.WriteString(s.Out, Line(s.place(m.ChannelID, m.ThreadTS), p.User+": ", p.Text)); err != nil {
 			return nil, err
 		}
 	}
@@ -119,7 +120,7 @@ func (s *Sim) show(acts []engine.Action, thread string) error {
 		case engine.React:
 			line = Line(s.place(a.Channel, thread), s.BotName+" reacts ", ":"+a.Emoji+":")
 		}
-		if _, err := fmt.Fprint(s.Out, line); err != nil {
+		if _, err := io.WriteString(s.Out, line); err != nil {
 			return err
 		}
 	}
@@ -201,17 +202,6 @@ func Line(place, who, text string) string {
 	return "[" + place + "] " + who + text + "\n"
 }
 
-var (
-	mentionRE = regexp.MustCompile(`(^|[^\w@./])@([A-Za-z0-9][\w.-]*[A-Za-z0-9_]|[A-Za-z0-9])`)
-	channelRE = regexp.MustCompile(`(^|[^\w&#/])#([A-Za-z][\w-]*)`)
-	// urlRE finds a URL in typed text. It ends before <, > and |, which
-	// Slack's markup uses around and inside links, so a typed
-	// <http://evil|click> can never become a link labelled "click".
-	urlRE = regexp.MustCompile(`https?://[^\s<>|]+[^\s<>|.,;:!?)'"]`)
-	// escaper encodes what Slack encodes: &, < and >.
-	escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-)
-
 // Encode turns text as a person types it into text as Slack sends it: &, <
 // and > become entities, @name a user mention (@channel, @here and
 // @everyone the special mentions), #name a channel link and a URL a link
@@ -219,38 +209,200 @@ var (
 // before anything is encoded, as Slack does, so an entity never becomes part
 // of one: a typed <http://evil|click> arrives as &lt;<http://evil>|click&gt;,
 // whose text reads back as typed.
+//
+// Encode is a scan, not regular expressions: chat encodes every line it
+// reads. A line with none of "http", &, <, >, @ and # is returned as it is,
+// without allocating.
 func Encode(typed, botName string) string {
+	start, end := findURL(typed, 0)
+	if start < 0 {
+		return encodeWords(typed, botName)
+	}
 	var b strings.Builder
 	last := 0
-	for _, loc := range urlRE.FindAllStringIndex(typed, -1) {
-		b.WriteString(encodeWords(typed[last:loc[0]], botName))
-		b.WriteString("<" + escaper.Replace(typed[loc[0]:loc[1]]) + ">")
-		last = loc[1]
+	for start >= 0 {
+		b.WriteString(encodeWords(typed[last:start], botName))
+		b.WriteByte('<')
+		b.WriteString(escaper.Replace(typed[start:end]))
+		b.WriteByte('>')
+		last = end
+		start, end = findURL(typed, last)
 	}
 	b.WriteString(encodeWords(typed[last:], botName))
 	return b.String()
 }
 
-// encodeWords encodes typed text that holds no URL.
-func encodeWords(typed, botName string) string {
-	s := escaper.Replace(typed)
-	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := mentionRE.FindStringSubmatch(m)
-		name := sub[2]
-		switch strings.ToLower(name) {
-		case "channel", "here", "everyone":
-			return sub[1] + "<!" + strings.ToLower(name) + ">"
+// escaper encodes what Slack encodes: &, < and >.
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// findURL returns the bounds of the first URL in s at or after from, or
+// -1, -1. A URL is what https?://[^\s<>|]+[^\s<>|.,;:!?)'"] matches: it
+// ends before white space, <, > and |, which Slack's markup uses around and
+// inside links (so a typed <http://evil|click> can never become a link
+// labelled "click"), and trailing punctuation is not part of it.
+func findURL(s string, from int) (start, end int) {
+	for from < len(s) {
+		i := strings.Index(s[from:], "http")
+		if i < 0 {
+			break
 		}
-		if strings.EqualFold(name, botName) {
-			return sub[1] + "<@" + BotUserID + ">"
+		start = from + i
+		from = start + 1
+		rest := s[start+len("http"):]
+		rest = strings.TrimPrefix(rest, "s")
+		if !strings.HasPrefix(rest, "://") {
+			continue
 		}
-		return sub[1] + "<@" + UserID(name) + ">"
-	})
-	return channelRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := channelRE.FindStringSubmatch(m)
-		return sub[1] + "<#" + ChannelID(sub[2]) + "|" + sub[2] + ">"
-	})
+		body := len(s) - len(rest) + len("://")
+		run := body
+		for run < len(s) && !urlStop(s[run]) {
+			run++
+		}
+		end = run
+		for end > body && urlTrail(s[end-1]) {
+			end--
+		}
+		// At least one character, then the last one.
+		if utf8.RuneCountInString(s[body:end]) >= 2 {
+			return start, end
+		}
+	}
+	return -1, -1
 }
+
+// urlStop reports whether c ends a URL: \s (as RE2 has it), <, > or |.
+func urlStop(c byte) bool {
+	switch c {
+	case '\t', '\n', '\f', '\r', ' ', '<', '>', '|':
+		return true
+	}
+	return false
+}
+
+// urlTrail reports whether c, a byte of a URL, may not be its last.
+func urlTrail(c byte) bool {
+	switch c {
+	case '.', ',', ';', ':', '!', '?', ')', '\'', '"':
+		return true
+	}
+	return false
+}
+
+// encodeWords encodes typed text that holds no URL, in three passes, each
+// over the output of the one before, as Slack's own encoding reads.
+func encodeWords(typed, botName string) string {
+	s := typed
+	if strings.ContainsAny(s, "&<>") {
+		s = escaper.Replace(s)
+	}
+	return encodeChannels(encodeMentions(s, botName))
+}
+
+// encodeMentions turns each @name into a mention: <@ID>, <@UBOT> for
+// the bot, <!channel>, <!here> or <!everyone>. An @ counts at the start or
+// after a character that is not a word character, @, . or / (so
+// bob@example.com is no mention); a name is what
+// [A-Za-z0-9][\w.-]*[A-Za-z0-9_]|[A-Za-z0-9] matches.
+func encodeMentions(s, botName string) string {
+	if strings.IndexByte(s, '@') < 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0 // s[:last] is in b
+	for i := 0; i < len(s); i++ {
+		if s[i] != '@' || !markAt(s, i, last, "@./") {
+			continue
+		}
+		name := mentionName(s[i+1:])
+		if name == "" {
+			continue
+		}
+		b.WriteString(s[last:i])
+		switch lower := strings.ToLower(name); {
+		case lower == "channel" || lower == "here" || lower == "everyone":
+			b.WriteString("<!" + lower + ">")
+		case strings.EqualFold(name, botName):
+			b.WriteString("<@" + BotUserID + ">")
+		default:
+			b.WriteString("<@" + UserID(name) + ">")
+		}
+		last = i + 1 + len(name)
+		i = last - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// mentionName is the name at the start of s, after an @: an ASCII letter
+// or digit, then word characters, dots and hyphens, ending in a word
+// character; "" when there is none.
+func mentionName(s string) string {
+	if s == "" || !isAlnum(s[0]) {
+		return ""
+	}
+	n := 1
+	for n < len(s) && (isWord(s[n]) || s[n] == '.' || s[n] == '-') {
+		n++
+	}
+	for n > 1 && !isWord(s[n-1]) {
+		n--
+	}
+	return s[:n]
+}
+
+// encodeChannels turns each #name into a channel link, <#ID|name>. A # counts at the
+// start or after a character that is not a word character, &, # or /
+// (so &#39; and a/#b are none); a name is an ASCII letter, then word
+// characters and hyphens.
+func encodeChannels(s string) string {
+	if strings.IndexByte(s, '#') < 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0 // s[:last] is in b
+	for i := 0; i < len(s); i++ {
+		if s[i] != '#' || !markAt(s, i, last, "&#/") || i+1 == len(s) || !isLetter(s[i+1]) {
+			continue
+		}
+		n := i + 2
+		for n < len(s) && (isWord(s[n]) || s[n] == '-') {
+			n++
+		}
+		name := s[i+1 : n]
+		b.WriteString(s[last:i])
+		b.WriteString("<#" + ChannelID(name) + "|" + name + ">")
+		last = n
+		i = last - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// markAt reports whether the @ or # at s[i] may start a mention or a
+// channel: at the start of s, or after a character that is neither a word
+// character nor one of not, and that is not part of the mention or channel
+// that ends at last.
+func markAt(s string, i, last int, not string) bool {
+	if i == 0 {
+		return true
+	}
+	c := s[i-1]
+	return i-1 >= last && !isWord(c) && strings.IndexByte(not, c) < 0
+}
+
+// isWord reports whether c is a word character, \w: an ASCII letter,
+// digit or _.
+func isWord(c byte) bool { return isAlnum(c) || c == '_' }
+
+func isAlnum(c byte) bool { return isLetter(c) || '0' <= c && c <= '9' }
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 var (
 	userRefRE    = regexp.MustCompile(`<@([UW][A-Z0-9._-]*)(\|[^>]*)?>`)
@@ -260,6 +412,9 @@ var (
 // Display shows a bot message as the transcript does: as sent to Slack,
 // except that <@ID> reads @name and <#ID|name> reads #name.
 func (s *Sim) Display(text string) string {
+	if !strings.Contains(text, "<@") && !strings.Contains(text, "<#") {
+		return text // most replies: no need for the regular expressions
+	}
 	text = userRefRE.ReplaceAllStringFunc(text, func(m string) string {
 		sub := userRefRE.FindStringSubmatch(m)
 		if sub[2] != "" {
