@@ -101,8 +101,13 @@ func (b *Bot) destination(ctx context.Context, s *slot, a engine.Action, retry f
 }
 
 // openDM returns the id of the bot's direct message with user, opening it
-// with conversations.open the first time.
+// with conversations.open the first time. The bot has no direct message
+// with itself: a reply addressed to it (to: @ITS-NAME, or its own id that
+// a rule remembered) is refused.
 func (b *Bot) openDM(ctx context.Context, user string, retry func(func() error) error) (string, error) {
+	if user == b.UserID {
+		return "", &routeError{fmt.Errorf("the reply is addressed to the bot itself (%s), which has no direct message with itself", user)}
+	}
 	if id, ok := b.routes.dms.get(user, time.Now()); ok {
 		return id, nil
 	}

@@ -179,6 +179,8 @@ func TestReplyDestinationFailures(t *testing.T) {
 		{"shared display name", func(a *engine.Action) { a.To = "@alex" }, `2 users have the display name "alex"`},
 		{"to neither # nor @", func(a *engine.Action) { a.To = "ops" }, `to "ops" is neither #NAME nor @NAME`},
 		{"dm with an unknown user", func(a *engine.Action) { a.DMUser = "UGHOST" }, "user_not_found"},
+		{"to the bot itself", func(a *engine.Action) { a.To = "@rulebot" }, "the bot itself (UBOT)"},
+		{"dm with the bot itself", func(a *engine.Action) { a.DMUser = "UBOT" }, "the bot itself (UBOT)"},
 		{"ephemeral to a user not in the channel", func(a *engine.Action) { a.Ephemeral = "UCAROL" }, "user_not_in_channel"},
 		{"ephemeral and to", func(a *engine.Action) { a.Ephemeral = "UALICE"; a.To = "#ops" }, "more than one destination"},
 	}
