@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -444,4 +445,59 @@ func TestStarter(t *testing.T) {
 	}
 	// The tool line: `go tool rulebot` is the rulebot this go.mod requires.
 	goCmd("tool", "rulebot", "check", "rules.yaml")
+}
+
+// TestReadmeProcessTypes: every process type a README's heroku commands
+// name (ps:scale TYPE=N, ps:restart TYPE) is one its Procfile declares;
+// Heroku refuses the whole ps:scale command for an undeclared type
+// ("Couldn't find that process type (web)").
+func TestReadmeProcessTypes(t *testing.T) {
+	cmdRe := regexp.MustCompile(`heroku ps:(scale|restart)((?: +[\w-]+(?:=\S+)?)+)`)
+	for _, dir := range []string{"../..", "../../examples/starter"} {
+		procfile, err := os.ReadFile(filepath.Join(dir, "Procfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		declared := map[string]bool{}
+		for _, line := range strings.Split(string(procfile), "\n") {
+			if name, _, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) != "" {
+				declared[strings.TrimSpace(name)] = true
+			}
+		}
+		readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, m := range cmdRe.FindAllStringSubmatch(string(readme), -1) {
+			for _, arg := range strings.Fields(m[2]) {
+				typ, _, _ := strings.Cut(arg, "=")
+				found++
+				if !declared[typ] {
+					t.Errorf("%s/README.md: %q names process type %q, which %s/Procfile does not declare (it declares %v)",
+						dir, m[0], typ, dir, slices.Sorted(maps.Keys(declared)))
+				}
+			}
+		}
+		if found == 0 {
+			t.Errorf("%s/README.md has no heroku ps:scale or ps:restart command to check", dir)
+		}
+	}
+}
+
+// TestGoModHerokuVersion: the module's go.mod lets Heroku's Go buildpack
+// pick the newest Go 1.26.x (a goVersion of the minor version only)
+// instead of pinning the patch release it was written with, and its go
+// directive asks for no later patch than 1.26.0.
+func TestGoModHerokuVersion(t *testing.T) {
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^// \+heroku goVersion (\S+)$`).FindSubmatch(gomod); m == nil || !regexp.MustCompile(`^go1\.\d+$`).Match(m[1]) {
+		t.Errorf("go.mod's // +heroku goVersion is %q; want a minor version such as go1.26", m)
+	}
+	if m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod); m == nil || !regexp.MustCompile(`^1\.\d+(\.0)?$`).Match(m[1]) {
+		t.Errorf("go.mod's go directive is %q; want 1.N or 1.N.0", m)
+	}
 }
