@@ -350,7 +350,9 @@ func TestProcessRulesURLStartupFailure(t *testing.T) {
 	fake := workspace(0)
 	defer fake.Close()
 	srv := newRulesServer(t, "")
+	srv.mu.Lock() // the handler reads it on the server's goroutines
 	srv.status = http.StatusNotFound
+	srv.mu.Unlock()
 	p := startProc(t, slackEnv(fake, srv.URL+"/rules.yaml?token=s3cret"), "run")
 	if code := p.wait(15 * time.Second); code != 2 {
 		t.Errorf("exit %d, want 2", code)

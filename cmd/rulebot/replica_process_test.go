@@ -60,7 +60,8 @@ func sendText(t *testing.T, ctx context.Context, fake *slackfake.Server, channel
 func replyCounts(t *testing.T, ctx context.Context, fake *slackfake.Server, want []string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	for _, p := range fake.Posts() {
+	posts := fake.Posts() // one snapshot: a post between two would be missed
+	for _, p := range posts {
 		counts[strings.TrimPrefix(p.Text, "r ")]++
 	}
 	missing := func() int {
@@ -72,7 +73,7 @@ func replyCounts(t *testing.T, ctx context.Context, fake *slackfake.Server, want
 		}
 		return n
 	}
-	seen := len(fake.Posts())
+	seen := len(posts)
 	for missing() > 0 {
 		if _, err := fake.WaitPost(ctx); err != nil {
 			t.Fatalf("%d of %d messages unanswered: %v", missing(), len(want), err)
