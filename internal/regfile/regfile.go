@@ -46,7 +46,7 @@ func Read(path string, limit int64) ([]byte, error) {
 		return nil, pathError(path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, tooLarge(path, limit)
+		return nil, TooLarge(path, limit)
 	}
 	return data, nil
 }
@@ -57,7 +57,7 @@ func check(path string, fi fs.FileInfo, limit int64) error {
 		return fmt.Errorf("%s: not a regular file (%s)", path, kind(fi.Mode()))
 	}
 	if fi.Size() > limit {
-		return tooLarge(path, limit)
+		return TooLarge(path, limit)
 	}
 	return nil
 }
@@ -78,8 +78,10 @@ func kind(m fs.FileMode) string {
 	return "not a plain file"
 }
 
-func tooLarge(path string, limit int64) error {
-	return fmt.Errorf("%s: larger than %s", path, size(limit))
+// TooLarge is the error for a source name (a path or a URL) longer than
+// limit bytes: "NAME: larger than 4 MiB".
+func TooLarge(name string, limit int64) error {
+	return fmt.Errorf("%s: larger than %s", name, size(limit))
 }
 
 // size writes n bytes in the largest binary unit that divides it.

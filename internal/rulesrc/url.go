@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/regfile"
 )
 
 // DefaultTimeout bounds one fetch of a rules URL, the body included.
@@ -140,7 +141,7 @@ func (s *URL) Fetch(ctx context.Context) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("%s: %s", s.name, s.status(resp.StatusCode))
 	}
 	if resp.ContentLength > s.opt.Limit {
-		return nil, false, fmt.Errorf("%s: larger than %s (Content-Length %d)", s.name, size(s.opt.Limit), resp.ContentLength)
+		return nil, false, fmt.Errorf("%w (Content-Length %d)", regfile.TooLarge(s.name, s.opt.Limit), resp.ContentLength)
 	}
 	// Read one byte past the limit to notice a longer body, and no more.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.opt.Limit+1))
@@ -148,7 +149,7 @@ func (s *URL) Fetch(ctx context.Context) ([]byte, bool, error) {
 		return nil, false, s.fail(ctx, err)
 	}
 	if int64(len(body)) > s.opt.Limit {
-		return nil, false, fmt.Errorf("%s: larger than %s", s.name, size(s.opt.Limit))
+		return nil, false, regfile.TooLarge(s.name, s.opt.Limit)
 	}
 	changed := !s.have || !bytes.Equal(body, s.last)
 	s.have, s.last = true, body
@@ -219,17 +220,4 @@ func secretKey(k string) bool {
 		}
 	}
 	return false
-}
-
-// size writes n bytes in the largest binary unit that divides it.
-func size(n int64) string {
-	for _, u := range []struct {
-		unit string
-		n    int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.n && n%u.n == 0 {
-			return fmt.Sprintf("%d %s", n/u.n, u.unit)
-		}
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
