@@ -18,6 +18,7 @@ import (
 	"github.com/rulebot/rulebot/engine/internal/exprlimit"
 	"github.com/rulebot/rulebot/internal/memory"
 	"github.com/rulebot/rulebot/internal/netguard"
+	"github.com/rulebot/rulebot/internal/warnrate"
 )
 
 // A Message is one chat message as a transport received it.
@@ -117,10 +118,9 @@ type Engine struct {
 	mu        sync.Mutex
 	cooldowns map[cooldownKey]time.Time // when the rule may fire again in the channel
 	pruneAt   int                       // prune expired cooldowns when there are more than this
-	warned    time.Time                 // when a failing Options.Claim was last logged
-	unwarned  int                       // failing claims since, not logged
 
-	flood floodGuard // answers to other bots' messages, per channel
+	flood     floodGuard       // answers to other bots' messages, per channel
+	claimWarn warnrate.Limiter // paces the warning about a failing Options.Claim
 }
 
 type cooldownKey struct{ rule, channel string }
@@ -157,6 +157,7 @@ func New(rules *Rules, opts Options) *Engine {
 		opts.Memory, _ = memory.NewRAM(nil, opts.Now) // cannot fail without a seed
 	}
 	e := &Engine{opts: opts, cooldowns: map[cooldownKey]time.Time{}, pruneAt: 1024}
+	e.claimWarn.Every = claimWarnEvery
 	e.rules.Store(rules)
 	return e
 }
@@ -292,26 +293,12 @@ func (e *Engine) takeCooldown(ctx context.Context, r *rule, channel string) bool
 		if err == nil {
 			return won
 		}
-		if warn, unlogged := e.claimFailed(); warn {
+		if warn, unlogged := e.claimWarn.Allow(e.opts.Now()); warn {
 			e.opts.Logger.Warn("shared cooldown failed: holding it in this replica only", "rule", r.name, "channel", channel,
 				"error", err.Error(), "failed_since_last_warning", unlogged)
 		}
 	}
 	return e.takeLocalCooldown(r, channel)
-}
-
-// claimFailed notes a failed Options.Claim and reports whether to log it
-// now (at most once a minute), with the failures not logged since.
-func (e *Engine) claimFailed() (warn bool, unlogged int) {
-	now := e.opts.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.warned.IsZero() && now.Sub(e.warned) < claimWarnEvery {
-		e.unwarned++
-		return false, 0
-	}
-	unlogged, e.unwarned, e.warned = e.unwarned, 0, now
-	return true, unlogged
 }
 
 // takeLocalCooldown is takeCooldown in this process's map.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/rulebot/rulebot/internal/warnrate"
 )
 
 // lru is a small bounded map with least-recently-used eviction and an
@@ -82,14 +84,13 @@ func (c *lru[V]) add(key string, val V, now time.Time) bool {
 // app_mention.
 // It also paces the warnings about failed shared claims (see claim.go).
 type dedupe struct {
-	seen *lru[struct{}]
-
-	mu       sync.Mutex
-	warned   time.Time // when a failed claim was last logged
-	unwarned int       // failed claims since, not logged
+	seen      *lru[struct{}]
+	claimWarn warnrate.Limiter
 }
 
-func newDedupe(max int) *dedupe { return &dedupe{seen: newLRU[struct{}](max, 0)} }
+func newDedupe(max int) *dedupe {
+	return &dedupe{seen: newLRU[struct{}](max, 0), claimWarn: warnrate.Limiter{Every: claimWarnEvery}}
+}
 
 // first reports whether none of keys was seen before, and remembers them all.
 func (d *dedupe) first(keys ...string) bool {

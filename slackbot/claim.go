@@ -62,7 +62,7 @@ func (b *Bot) claim(ctx context.Context, j job) bool {
 	switch {
 	case err != nil:
 		b.stats.ClaimErrors.Add(1)
-		if warn, unlogged := b.seen.claimFailed(time.Now()); warn {
+		if warn, unlogged := b.seen.claimWarn.Allow(time.Now()); warn {
 			b.log.Warn("shared duplicate detection failed: answering here, so another replica may answer too",
 				"channel", j.msg.ChannelID, "ts", j.msg.TS, "error", err.Error(), "failed_since_last_warning", unlogged)
 		}
@@ -72,17 +72,4 @@ func (b *Bot) claim(ctx context.Context, j job) bool {
 		b.log.Debug("message claimed by another replica", "channel", j.msg.ChannelID, "ts", j.msg.TS)
 	}
 	return won
-}
-
-// claimFailed notes a failed claim and reports whether to log it now,
-// with the failures not logged since the last warning.
-func (d *dedupe) claimFailed(now time.Time) (warn bool, unlogged int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.warned.IsZero() && now.Sub(d.warned) < claimWarnEvery {
-		d.unwarned++
-		return false, 0
-	}
-	unlogged, d.unwarned, d.warned = d.unwarned, 0, now
-	return true, unlogged
 }
