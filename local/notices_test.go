@@ -4,30 +4,15 @@ import (
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/logbuf"
 )
 
-// syncBuffer is a strings.Builder safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log safe for concurrent writes.
+type syncBuffer = logbuf.Buffer
 
 // waitFor waits until out holds s.
 func waitFor(t *testing.T, out *syncBuffer, s string) {

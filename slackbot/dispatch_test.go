@@ -1,7 +1,6 @@
 package slackbot
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -12,25 +11,11 @@ import (
 	"time"
 
 	"github.com/rulebot/rulebot/engine"
+	"github.com/rulebot/rulebot/internal/logbuf"
 )
 
 // logBuffer collects log output for assertions; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ logbuf.Buffer }
 
 // lines returns the log lines that contain every one of the strings.
 func (l *logBuffer) lines(with ...string) []string {

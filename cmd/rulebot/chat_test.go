@@ -6,28 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rulebot/rulebot/internal/logbuf"
 )
 
 // chatOutput is a buffer safe for concurrent use.
-type chatOutput struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (c *chatOutput) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.Write(p)
-}
-
-func (c *chatOutput) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
-}
+type chatOutput struct{ logbuf.Buffer }
 
 // wait waits until c holds s.
 func (c *chatOutput) wait(t *testing.T, s string) {

@@ -1,7 +1,6 @@
 package lease_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,26 +11,12 @@ import (
 	"time"
 
 	"github.com/rulebot/rulebot/internal/lease"
+	"github.com/rulebot/rulebot/internal/logbuf"
 	"github.com/rulebot/rulebot/internal/memory"
 )
 
 // syncBuffer is a log safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // eventually polls cond for up to 10 s: generous on a loaded machine.
 func eventually(t *testing.T, what string, cond func() bool) {

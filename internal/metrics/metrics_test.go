@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rulebot/rulebot/internal/logbuf"
 	"github.com/rulebot/rulebot/internal/metrics"
 )
 
@@ -364,23 +364,8 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines to log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log safe for concurrent writes.
+type syncBuffer = logbuf.Buffer
 
 // waitFor fails the test when s has not stopped within a generous bound.
 func waitFor(t *testing.T, s *metrics.Server, bound time.Duration) error {

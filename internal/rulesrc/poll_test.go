@@ -1,34 +1,22 @@
 package rulesrc
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rulebot/rulebot/internal/logbuf"
 )
 
 // logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer struct{ logbuf.Buffer }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines(substr string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), substr)
-}
+// lines counts the occurrences of substr in the log.
+func (b *logBuffer) lines(substr string) int { return strings.Count(b.String(), substr) }
 
 // waitFor polls cond until it holds, failing the test after a generous
 // while.
@@ -107,13 +95,13 @@ func TestPoll(t *testing.T) {
 	expect()
 
 	if n := logs.lines("level=WARN"); n != 3 {
-		t.Errorf("%d WARN lines, want 3 (500, 503, 500 again after a success):\n%s", n, logs.buf.String())
+		t.Errorf("%d WARN lines, want 3 (500, 503, 500 again after a success):\n%s", n, logs.String())
 	}
 	if n := logs.lines("HTTP 500"); n != 2 {
-		t.Errorf("%d lines for the 500s, want 2:\n%s", n, logs.buf.String())
+		t.Errorf("%d lines for the 500s, want 2:\n%s", n, logs.String())
 	}
 	if n := logs.lines("fetching the rules works again"); n != 2 {
-		t.Errorf("%d recovery lines, want 2:\n%s", n, logs.buf.String())
+		t.Errorf("%d recovery lines, want 2:\n%s", n, logs.String())
 	}
 	cancel()
 	select {
