@@ -222,10 +222,7 @@ func (s *Server) build(m Message, rtm bool) (Sent, error) {
 	}
 
 	ts := s.newTSLocked()
-	ev := object{"type": "message", "text": m.Text, "ts": ts, "event_ts": ts, "channel": id}
-	if !rtm {
-		ev["channel_type"] = channelType(ch)
-	}
+	ev := object{"type": "message", "text": m.Text, "ts": ts, "channel": id}
 	switch {
 	case bot != nil && author == "":
 		ev["subtype"] = "bot_message"
@@ -241,16 +238,6 @@ func (s *Server) build(m Message, rtm bool) (Sent, error) {
 		ev["blocks"] = richText(m.Text)
 	default:
 		ev["user"] = author
-		ev["team"] = cfg.teamID
-		ev["client_msg_id"] = newUUID()
-		ev["blocks"] = richText(m.Text)
-	}
-	if rtm {
-		ev["source_team"] = cfg.teamID
-		if author != "" {
-			ev["user_team"] = cfg.teamID
-		}
-		ev["suppress_notification"] = false
 	}
 	if m.ThreadTS != "" {
 		ev["thread_ts"] = m.ThreadTS
@@ -258,6 +245,10 @@ func (s *Server) build(m Message, rtm bool) (Sent, error) {
 			ev["parent_user_id"] = parent
 		}
 	}
+	// What every message carries (event_ts, channel_type; a person's team,
+	// client_msg_id and blocks; RTM's team fields) is added as for a
+	// test's own event.
+	s.fillLocked(ev, rtm)
 	if s.ev.msgs == nil {
 		s.ev.msgs = make(map[string]sentMessage)
 	}
