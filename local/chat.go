@@ -190,10 +190,6 @@ func ChatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) e
 	return err
 }
 
-func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
-	return chatScriptTo(ctx, sim, in, newScriptOutput(sim.Out, errOut))
-}
-
 func chatScriptTo(ctx context.Context, sim *Sim, in io.Reader, out *scriptOutput) (err error) {
 	errOut := scriptErrors{out}
 	sim.Out = scriptTranscript{out}

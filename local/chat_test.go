@@ -160,6 +160,12 @@ func TestNoticeText(t *testing.T) {
 	}
 }
 
+// chatScript is ChatScript without its watch on ctx: the script runs to
+// its end in the test's goroutine.
+func chatScript(ctx context.Context, sim *Sim, in io.Reader, errOut io.Writer) error {
+	return chatScriptTo(ctx, sim, in, newScriptOutput(sim.Out, errOut))
+}
+
 // countingWriter counts the writes made to it.
 type countingWriter struct {
 	syncBuffer
